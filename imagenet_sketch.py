@@ -1,0 +1,126 @@
+"""ImageNet-Sketch: 50,889 sketches of the 1000 ImageNet-1k classes (Wang et al., NeurIPS 2019).
+
+Labels are ImageNet-1k indices from a fixed class table, never from the folders an archive happens to
+hold, so a model's prediction compares to `label` directly. Images are the archive's bytes, untouched.
+"""
+
+from __future__ import annotations
+
+import datasets
+import pyarrow as pa
+from datasets.builder import Key
+
+from imagenet_sketch_tools import archive, sources
+from imagenet_sketch_tools.classes import class_names
+from imagenet_sketch_tools.errors import UserError
+
+_CITATION = """\
+@inproceedings{wang2019learning,
+  title={Learning Robust Global Representations by Penalizing Local Predictive Power},
+  author={Wang, Haohan and Ge, Songwei and Lipton, Zachary and Xing, Eric P},
+  booktitle={Advances in Neural Information Processing Systems},
+  pages={10506--10518},
+  year={2019}
+}
+"""
+
+_DESCRIPTION = """\
+ImageNet-Sketch consists of 50,889 black-and-white sketches, about 50 for each of the 1000 ImageNet-1k
+classes, found by searching Google Images for "sketch of <class name>" and cleaned by hand. It evaluates
+how well ImageNet models generalise to a shift in domain. `label` is the ImageNet-1k class index.
+"""
+
+_HOMEPAGE = "https://github.com/HaohanWang/ImageNet-Sketch"
+
+_LICENSE = "unknown"
+
+IMAGE_STORAGE = pa.struct({"bytes": pa.binary(), "path": pa.string()})
+
+
+class ImagenetSketch(datasets.ArrowBasedBuilder):
+    """ImageNet-Sketch, read from a local zip, an extracted folder, or a zip URL (http(s)://, hf://)."""
+
+    VERSION = datasets.Version("1.0.0")
+
+    def __init__(self, *args, source: str | None = None, **kwargs):
+        # The source is a builder argument, not a config field: a config field would change the config id
+        # from `default`, and load_dataset("imagenet_sketch") could no longer find the prepared copy.
+        self.source = sources.DEFAULT_SOURCE if source is None else str(source)
+        kwargs.setdefault("hash", sources.fingerprint(self.source))
+        super().__init__(*args, **kwargs)
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=datasets.Features(
+                {
+                    "image": datasets.Image(),
+                    "label": datasets.ClassLabel(names=class_names()),
+                    "wnid": datasets.Value("string"),
+                }
+            ),
+            supervised_keys=("image", "label"),
+            homepage=_HOMEPAGE,
+            citation=_CITATION,
+            license=_LICENSE,
+        )
+
+    def _split_generators(self, dl_manager):
+        location = sources.resolve(self.source)
+        reader = archive.open_archive(location)
+        try:
+            members = reader.members()
+        finally:
+            reader.close()
+        if not members:
+            raise UserError(f"'{location}' holds no images; expected sketch/<wnid>/sketch_<n>.JPEG")
+        return [
+            datasets.SplitGenerator(
+                name=datasets.Split.TRAIN,
+                # One shard per class: num_proc splits them into contiguous wnid ranges, keeping the order.
+                gen_kwargs={"location": location, "classes": archive.by_class(members)},
+            )
+        ]
+
+    def _generate_shards(self, location, classes):
+        yield from (members[0].wnid for members in classes)
+
+    def _generate_tables(self, location, classes):
+        reader = archive.open_archive(location)
+        try:
+            for index, members in enumerate(classes):
+                images = list(reader.read(members))
+                paths = [member.path for member, _ in images]
+                yield (
+                    Key(index, 0),
+                    pa.table(
+                        {
+                            "image": pa.StructArray.from_arrays(
+                                [pa.array([content for _, content in images], pa.binary()), pa.array(paths)],
+                                fields=list(IMAGE_STORAGE),
+                            ),
+                            "label": pa.array([member.label for member, _ in images], pa.int64()),
+                            "wnid": pa.array([member.wnid for member, _ in images], pa.string()),
+                        }
+                    ),
+                )
+        finally:
+            reader.close()
+
+
+def load(
+    source: str | None = None,
+    *,
+    split: str = "train",
+    streaming: bool = False,
+    cache_dir: str | None = None,
+    num_proc: int | None = None,
+) -> datasets.Dataset | datasets.IterableDataset:
+    """What `load_dataset` gives: with no source, the prepared copy in the cache if any, else the mirrors."""
+    cached = sources.prepared_hash(cache_dir) if source is None else None
+    builder = ImagenetSketch(source=source, cache_dir=cache_dir, **({"hash": cached} if cached else {}))
+    if streaming and not cached:
+        return builder.as_streaming_dataset(split)
+    builder.download_and_prepare(num_proc=num_proc)
+    dataset = builder.as_dataset(split)
+    return dataset.to_iterable_dataset() if streaming else dataset

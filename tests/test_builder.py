@@ -1,0 +1,151 @@
+"""The builder (imagenet_sketch.py): labels, bytes, order, sources, streaming, num_proc, the cache."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+
+import datasets
+import pytest
+
+import imagenet_sketch
+from conftest import class_members, write_zip
+from imagenet_sketch_tools.classes import label_of_wnid
+from imagenet_sketch_tools.errors import UserError
+
+
+def prepare(tmp_path, source, **kwargs):
+    builder = imagenet_sketch.ImagenetSketch(source=str(source), cache_dir=str(tmp_path / "cache"))
+    builder.download_and_prepare(**kwargs)
+    return builder.as_dataset("train")
+
+
+def raw(dataset):
+    return dataset.cast_column("image", datasets.Image(decode=False))
+
+
+def rows(dataset):
+    return [(row["image"]["path"], row["image"]["bytes"], row["label"], row["wnid"]) for row in raw(dataset)]
+
+
+def test_features_and_labels(tmp_path, sample_zip):
+    dataset = prepare(tmp_path, sample_zip)
+    assert set(dataset.features) == {"image", "label", "wnid"}
+    assert isinstance(dataset.features["image"], datasets.Image)
+    assert dataset.features["label"].num_classes == 1000
+    assert dataset.features["label"].names[0] == "tench, Tinca tinca"
+    for row in raw(dataset):
+        assert row["label"] == label_of_wnid()[row["wnid"]]
+        assert row["image"]["path"].startswith(row["wnid"] + "/")
+    assert dataset.num_rows == 31
+    assert dataset[0]["image"].size[0] > 0
+
+
+def test_images_are_the_members_untouched(tmp_path, sample_zip):
+    dataset = prepare(tmp_path, sample_zip)
+    with zipfile.ZipFile(sample_zip) as archive:
+        for path, content, _, _ in rows(dataset):
+            member = archive.read("sketch/" + path)
+            assert hashlib.sha256(content).hexdigest() == hashlib.sha256(member).hexdigest()
+
+
+def test_order_is_by_wnid_then_number(tmp_path, sample_zip):
+    paths = [path for path, *_ in rows(prepare(tmp_path, sample_zip))]
+    tench = [path for path in paths if path.startswith("n01440764/")]
+    assert tench == [f"n01440764/sketch_{n}.JPEG" for n in range(12)]
+    assert [path.split("/")[0] for path in paths] == sorted(path.split("/")[0] for path in paths)
+
+
+def test_a_missing_class_keeps_every_other_index(tmp_path):
+    wnids = ["n01440764", "n01443537", "n01484850"]
+    full = prepare(tmp_path / "full", write_zip(tmp_path / "full.zip", class_members(wnids)))
+    partial_members = class_members(wnids)[3:]  # no n01440764 at all
+    partial = prepare(tmp_path / "partial", write_zip(tmp_path / "partial.zip", partial_members))
+    labels = {row["wnid"]: row["label"] for row in full}
+    assert {row["wnid"]: row["label"] for row in partial} == {w: labels[w] for w in wnids[1:]}
+    assert labels["n01443537"] == 1
+
+
+def test_crane_and_maillot_pairs_keep_distinct_labels(tmp_path, sample_zip):
+    labels = {row["wnid"]: row["label"] for row in prepare(tmp_path, sample_zip)}
+    assert labels["n02012849"] == 134 and labels["n03126707"] == 517
+    assert labels["n03710637"] == 638 and labels["n03710721"] == 639
+
+
+def test_junk_is_skipped_and_extensions_match_any_case(tmp_path):
+    members = class_members(["n01440764"], per_class=2) + [
+        ("sketch/", b""),
+        ("sketch/n01440764/.DS_Store", b"junk"),
+        ("__MACOSX/sketch/n01440764/._sketch_0.JPEG", b"junk"),
+        ("sketch/n01440764/Thumbs.db", b"junk"),
+        ("sketch/n01440764/extra.jpg", class_members(["n01440764"], 1)[0][1]),
+        ("sketch/n01440764/more.png", class_members(["n01440764"], 1)[0][1]),
+    ]
+    dataset = prepare(tmp_path, write_zip(tmp_path / "a.zip", members))
+    assert sorted(path for path, *_ in rows(dataset)) == sorted(
+        ["n01440764/sketch_0.JPEG", "n01440764/sketch_1.JPEG", "n01440764/extra.jpg", "n01440764/more.png"]
+    )
+
+
+def test_unknown_wnid_folder_is_an_error_naming_it(tmp_path):
+    members = class_members(["n01440764"]) + [("sketch/n00000000/sketch_0.JPEG", b"x")]
+    with pytest.raises(UserError, match="n00000000"):
+        prepare(tmp_path, write_zip(tmp_path / "a.zip", members))
+
+
+@pytest.mark.parametrize("top", ["sketch", ""])
+def test_extracted_folder_equals_zip(tmp_path, sample_zip, top):
+    folder = tmp_path / "extracted"
+    with zipfile.ZipFile(sample_zip) as archive:
+        archive.extractall(folder)
+    root = folder if top else folder / "sketch"
+    assert rows(prepare(tmp_path / "folder", root)) == rows(prepare(tmp_path / "zip", sample_zip))
+
+
+def test_num_proc_2_gives_the_same_dataset(tmp_path, sample_zip):
+    assert rows(prepare(tmp_path / "two", sample_zip, num_proc=2)) == rows(prepare(tmp_path / "one", sample_zip))
+
+
+def test_streaming_equals_prepared(tmp_path, sample_zip):
+    builder = imagenet_sketch.ImagenetSketch(source=str(sample_zip), cache_dir=str(tmp_path / "cache"))
+    streamed = builder.as_streaming_dataset("train").cast_column("image", datasets.Image(decode=False))
+    streamed_rows = [(r["image"]["path"], r["image"]["bytes"], r["label"], r["wnid"]) for r in streamed]
+    assert streamed_rows == rows(prepare(tmp_path, sample_zip))
+
+
+def test_http_source_reads_ranges_and_streams_the_first_example_early(tmp_path, sample_zip, http_server):
+    wnids = sorted(label_of_wnid())[:40]
+    archive = write_zip(tmp_path / "forty.zip", class_members(wnids))
+    url = http_server.serve("/ImageNet-Sketch.zip", archive)
+    size = archive.stat().st_size
+    builder = imagenet_sketch.ImagenetSketch(source=url, cache_dir=str(tmp_path / "cache"))
+    first = next(iter(builder.as_streaming_dataset("train")))
+    assert first["wnid"] == "n01440764" and first["image"].size[0] > 0
+    full_gets = [r for r in http_server.requests if r[0] == "GET" and r[2] is None]
+    assert not full_gets, "the whole archive was requested"
+    ranges = [r[2] for r in http_server.requests if r[2]]
+    fetched = sum(int(b) - int(a) + 1 for a, b in (r.removeprefix("bytes=").split("-") for r in ranges))
+    assert fetched < size / 4
+    assert rows(prepare(tmp_path / "http", url)) == rows(prepare(tmp_path / "local", archive))
+
+
+def test_load_dataset_finds_the_prepared_copy_offline(tmp_path, sample_zip):
+    cache = tmp_path / "cache"
+    prepare(tmp_path, sample_zip)
+    script = (
+        f"import datasets; d = datasets.load_dataset('imagenet_sketch', cache_dir={str(cache)!r}, split='train');"
+        "print(d.num_rows, d.features['label'].num_classes, d[0]['wnid'])"
+    )
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["31", "1000", "n01440764"]
+
+
+def test_load_without_source_uses_the_prepared_copy(tmp_path, sample_zip):
+    built = prepare(tmp_path, sample_zip)
+    again = imagenet_sketch.load(cache_dir=str(tmp_path / "cache"))
+    assert rows(again) == rows(built)
+    streamed = imagenet_sketch.load(cache_dir=str(tmp_path / "cache"), streaming=True)
+    assert next(iter(streamed))["wnid"] == "n01440764"

@@ -1,0 +1,1 @@
+"""Everything around the ImageNet-Sketch builder: CLI, archive access, downloads, hub export, pipeline."""
