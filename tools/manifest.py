@@ -1,0 +1,52 @@
+"""The pipeline's manifest: one JSON object per line, appended as work is done, so nothing is lost on a crash.
+
+Every row has `event` and `time`. Paths are relative to the manifest's folder. Events:
+- `image` (collect): wnid, query, url, path, sha256, size, mode, width, height
+- `flag` (review's pre-filters): path, flags (e.g. ["unreadable"], ["black"], ["duplicate_of:<path>"])
+- `decision` (review): path, decision ("reject" or "keep"), reason; the latest decision for a path wins
+- `augment` (augment): output, source, transform ("original", "hflip", "vflip", "rot180", "copy")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+MANIFEST_NAME = "manifest.jsonl"
+
+
+class Manifest:
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / MANIFEST_NAME
+
+    def append(self, event: str, **fields) -> dict:
+        """Add one row and make it durable before returning."""
+        row = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(row, sort_keys=True) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        return row
+
+    def rows(self, event: str | None = None) -> Iterator[dict]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as file:
+            for line in file:
+                # A line cut short by a crash is the last one; it is ignored rather than fatal.
+                if line.endswith("\n"):
+                    row = json.loads(line)
+                    if event is None or row["event"] == event:
+                        yield row
+
+    def decisions(self) -> dict[str, str]:
+        """The latest decision for each path that has one."""
+        return {row["path"]: row["decision"] for row in self.rows("decision")}
+
+    def rejected(self) -> set[str]:
+        return {path for path, decision in self.decisions().items() if decision == "reject"}
