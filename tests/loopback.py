@@ -25,7 +25,7 @@ class RangeServer:
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.request_headers: list[dict[str, str]] = []  # every request's headers, in the order of `requests`
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property

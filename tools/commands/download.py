@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from ..download import Expected, default_output
 
@@ -18,9 +19,15 @@ def add_to(commands) -> None:
         "--mirror", help="hf, gdrive, kaggle, a zip URL, or a local zip/folder (default: each mirror in turn)"
     )
     parser.add_argument("--output", help=f"where the zip goes (default: {default_output()})")
-    parser.add_argument("--sha256", help="expected sha256 (default: the release's)")
+    parser.add_argument("--sha256", type=sha256_hex, help="expected sha256 (default: the release's)")
     parser.add_argument("--size", type=int, help="expected size in bytes (default: the release's)")
     parser.set_defaults(run=run)
+
+
+def sha256_hex(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sha256 (64 hexadecimal digits)")
+    return text.lower()
 
 
 def run(args: argparse.Namespace) -> int:
