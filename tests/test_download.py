@@ -7,6 +7,7 @@ import pytest
 from imagenet_sketch_tools.download import Expected, MirrorError, default_output, fetch, verified_copy
 from imagenet_sketch_tools.errors import UserError
 from imagenet_sketch_tools.package import file_sha256
+from loopback import RangeServer
 
 PAGE = b"<!DOCTYPE html><html><head><title>Sign in to the Wi-Fi</title></head><body>captive portal</body></html>"
 
@@ -49,13 +50,14 @@ def test_second_call_does_no_network_work(http_server, archive, folder):
     assert len(http_server.requests) == 1
 
 
-def test_cut_connection_resumes_in_the_same_run(http_server, archive, folder):
+def test_cut_connection_resumes_in_the_same_run(http_server, archive, folder, capsys):
     content, expected = archive
     cut = len(content) // 2
     url = http_server.serve("/ImageNet-Sketch.zip", content, cut_after=cut)
     output = fetch(url, folder / "ImageNet-Sketch.zip", expected, mirror="loopback")
     assert output.read_bytes() == content
     assert [request[2] for request in http_server.requests] == [None, f"bytes={cut}-"]
+    assert f"downloaded {len(content) / 1e6:,.1f} MB from loopback" in capsys.readouterr().err
 
 
 def test_interrupted_run_is_resumed_by_the_next_run(http_server, archive, folder):
@@ -154,3 +156,12 @@ def test_release_figures_and_default_location(tmp_path, monkeypatch):
     release = Expected.release()
     assert release == Expected(7_593_573_012, "4d3ce6b82a7c48aabf14aeac105eb533e75707f152cc858f55bfc022031a72ed")
     assert Expected.release(sha256="AB" * 32).sha256 == "ab" * 32
+
+
+def test_unreachable_mirror_says_so(archive, folder):
+    server = RangeServer()
+    url = server.url + "/ImageNet-Sketch.zip"
+    server.close()  # nothing listens on the port any more: the connection is refused
+    with pytest.raises(MirrorError, match="could not reach gone .*check the network or try another --mirror"):
+        fetch(url, folder / "ImageNet-Sketch.zip", archive[1], mirror="gone", retries=0)
+    assert list(folder.iterdir()) == []

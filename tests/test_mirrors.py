@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 import urllib.parse
 
 import pytest
@@ -192,3 +193,14 @@ def test_local_file_or_folder_is_used_in_place(http_server, archive, sample_zip,
     with pytest.raises(UserError, match="no such file or folder"):
         mirrors.download(str(tmp_path / "missing.zip"))
     assert http_server.requests == []
+
+
+def test_missing_optional_libraries_name_the_extra(http_server, archive, output, monkeypatch):
+    serve_drive(http_server, archive[0])
+    monkeypatch.setenv(mirrors.GDRIVE_ENDPOINT_VARIABLE, http_server.url)
+    for module in ("gdown", "gdown.download", "gdown.exceptions", "kagglehub", "kagglehub.config"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(UserError, match=r"Google Drive mirror needs gdown: pip install 'imagenet-sketch\[download\]'"):
+        mirrors.download("gdrive", output, archive[1])
+    with pytest.raises(UserError, match=r"Kaggle mirror needs kagglehub: pip install 'imagenet-sketch\[download\]'"):
+        mirrors.download("kaggle", output, archive[1])

@@ -104,13 +104,19 @@ def fetch(
     partial = Path(f"{output}.partial")
     own_client = client is None
     client = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=30.0))
-    started, before = time.monotonic(), _size_of(partial)
+    started, received = time.monotonic(), [0]  # bytes received over every attempt, dropped ones included
     try:
         for attempt in range(retries + 1):
             try:
-                _transfer(client, url, partial, expected, mirror=mirror, headers=headers or {}, hint=denied_hint)
+                _transfer(
+                    client, url, partial, expected, received, mirror=mirror, headers=headers or {}, hint=denied_hint
+                )
                 break
             except NETWORK_ERRORS as error:
+                if attempt == retries and isinstance(error, httpx.ConnectError):
+                    raise MirrorError(
+                        f"could not reach {mirror} ({error}); check the network or try another --mirror"
+                    ) from error
                 if attempt == retries:
                     raise MirrorError(
                         f"the transfer from {mirror} stopped at {_size_of(partial):,} bytes ({error}); "
@@ -125,12 +131,15 @@ def fetch(
         raise MirrorError(f"the file {mirror} served ({url}) {problem}; it was discarded; try another --mirror")
     os.replace(partial, output)
     _write_stamp(output, expected)
-    _summary(output, mirror, _size_of(output) - before, time.monotonic() - started)
+    _summary(output, mirror, received[0], time.monotonic() - started)
     return output
 
 
-def _transfer(client: httpx.Client, url: str, partial: Path, expected: Expected, *, mirror, headers, hint) -> None:
-    """One request: append the rest of the file to `partial` (or start over if the server cannot resume)."""
+def _transfer(client: httpx.Client, url: str, partial: Path, expected: Expected, received, *, mirror, headers, hint):
+    """One request: append the rest of the file to `partial` (or start over if the server cannot resume).
+
+    A dropped connection raises after keeping what arrived; `received[0]` counts the bytes.
+    """
     offset = _size_of(partial)
     if expected.size is not None and offset > expected.size:
         offset = 0
@@ -157,11 +166,11 @@ def _transfer(client: httpx.Client, url: str, partial: Path, expected: Expected,
             raise MirrorError(
                 f"{mirror} serves {total:,} bytes at {url}, expected {expected.size:,}; try another --mirror"
             )
-        _write_body([first], chunks, partial, mode, offset, total, mirror=mirror)
+        _write_body([first], chunks, partial, mode, offset, total, received, mirror=mirror)
 
 
-def _write_body(first: list[bytes], chunks, partial: Path, mode: str, offset: int, total, *, mirror: str) -> None:
-    """Append every chunk to `partial`, flushed as it comes, so a dropped connection keeps what arrived."""
+def _write_body(first: list[bytes], chunks, partial: Path, mode: str, offset: int, total, received, *, mirror: str):
+    """Write every chunk to `partial` as it comes, so a dropped connection keeps what arrived."""
     with (
         open(partial, mode) as file,
         tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=mirror) as bar,
@@ -169,6 +178,7 @@ def _write_body(first: list[bytes], chunks, partial: Path, mode: str, offset: in
         for chunk in itertools.chain(first, chunks):
             file.write(chunk)
             bar.update(len(chunk))
+            received[0] += len(chunk)
 
 
 def _check_status(response: httpx.Response, mirror: str, url: str, denied_hint: str) -> None:

@@ -90,7 +90,12 @@ def fetch_gdrive(output: Path, expected: Expected) -> Path:
     if verified_copy(output, expected):
         return output
     with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=30.0)) as client:
-        url = resolve_gdrive(client, gdrive_url())
+        try:
+            url = resolve_gdrive(client, gdrive_url())
+        except httpx.TransportError as error:
+            raise MirrorError(
+                f"could not reach Google Drive ({error}); check the network or try another --mirror"
+            ) from error
         return fetch(url, output, expected, mirror="gdrive", client=client)
 
 
