@@ -66,7 +66,7 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        location = sources.resolve(self.source)
+        location = sources.resolve(self.source, streaming=dl_manager.is_streaming)
         reader = archive.open_archive(location)
         try:
             members = reader.members()

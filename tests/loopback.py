@@ -1,12 +1,18 @@
 """A loopback HTTP server that serves files as a real static host does: HEAD, GET and single Range requests.
 
 Tests register paths with `serve(url_path, file_or_bytes)` and read `requests` to see what was asked.
+`serve(..., cut_after=N)` drops the connection after N body bytes, once, as a failing network does;
+`answer(url_path, status, body)` answers with a fixed status and page (rate limits, HTML instead of a zip);
+`route(url_path, function)` lets a test speak a service's own protocol: `function(handler)` answers through
+`handler.send_content` / `handler.send_page`, and sees the query in `handler.query`.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,17 +20,30 @@ from pathlib import Path
 class RangeServer:
     def __init__(self):
         self.files: dict[str, bytes] = {}
+        self.cuts: dict[str, int] = {}  # path -> body bytes sent before the connection is dropped (once)
+        self.routes: dict[str, Callable] = {}
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
+        self.request_headers: list[dict[str, str]] = []  # every request's headers, in the order of `requests`
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def serve(self, path: str, content: bytes | Path) -> str:
+    def serve(self, path: str, content: bytes | Path, cut_after: int | None = None) -> str:
         self.files[path] = content.read_bytes() if isinstance(content, Path) else content
+        if cut_after is not None:
+            self.cuts[path] = cut_after
+        return self.url + path
+
+    def answer(self, path: str, status: int, body: bytes = b"", content_type: str = "text/html") -> str:
+        self.routes[path] = lambda handler: handler.send_page(status, body, {"Content-Type": content_type})
+        return self.url + path
+
+    def route(self, path: str, function: Callable) -> str:
+        self.routes[path] = function
         return self.url + path
 
     def close(self) -> None:
@@ -46,14 +65,32 @@ class RangeServer:
             def do_GET(self):
                 self._answer(body=True)
 
+            @property
+            def query(self) -> dict[str, str]:
+                return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+
             def _answer(self, body: bool):
                 owner.requests.append((self.command, self.path, self.headers.get("Range")))
-                content = owner.files.get(self.path.split("?")[0])
-                if content is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
+                owner.request_headers.append(dict(self.headers.items()))
+                self.with_body = body
+                path = self.path.split("?")[0]
+                if path in owner.routes:
+                    owner.routes[path](self)
+                elif path in owner.files:
+                    self.send_content(owner.files[path], cut_after=owner.cuts.pop(path, None))
+                else:
+                    self.send_page(404, b"")
+
+            def send_page(self, status: int, content: bytes, headers: dict[str, str] | None = None):
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                if self.with_body:
+                    self.wfile.write(content)
+
+            def send_content(self, content: bytes, headers: dict[str, str] | None = None, cut_after: int | None = None):
                 start, end, status = 0, len(content) - 1, 200
                 match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range") or "")
                 if match:
@@ -62,20 +99,26 @@ class RangeServer:
                     else:
                         start = max(0, len(content) - int(match[2]))
                     if start > end:
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(content)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
+                        self.send_page(416, b"", {"Content-Range": f"bytes */{len(content)}"})
                         return
                     status = 206
                 self.send_response(status)
                 self.send_header("Content-Type", "application/zip")
                 self.send_header("Accept-Ranges", "bytes")
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(end - start + 1))
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{end}/{len(content)}")
                 self.end_headers()
-                if body:
+                if not self.with_body:
+                    return
+                if cut_after is None:
                     self.wfile.write(content[start : end + 1])
+                    return
+                # A dropped connection: part of the announced body, then the socket closes.
+                self.wfile.write(content[start : start + cut_after])
+                self.wfile.flush()
+                self.close_connection = True
 
         return Handler

@@ -13,11 +13,27 @@ DEFAULT_SOURCE = HUB_ZIP_URL
 DATASET_NAME = "imagenet_sketch"
 
 
-def resolve(source: str) -> str:
-    """The location the archive is read from (a path or URL) for a builder `source`."""
-    if source == DEFAULT_SOURCE and os.environ.get("HF_ENDPOINT"):
-        return source.replace("https://huggingface.co", os.environ["HF_ENDPOINT"].rstrip("/"), 1)
-    return source
+def hub_url() -> str:
+    """The hub's copy of the zip, under HF_ENDPOINT when set (read now: huggingface_hub reads it at import)."""
+    from huggingface_hub import constants
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    return HUB_ZIP_URL.replace("https://huggingface.co", endpoint.rstrip("/"), 1)
+
+
+def resolve(source: str, streaming: bool = True) -> str:
+    """The location the archive is read from (a path or URL) for a builder `source`.
+
+    The default source is read remotely from the hub when streaming (nothing downloaded first); a build
+    downloads it through the mirror chain, verified, and reads the local copy.
+    """
+    if source != DEFAULT_SOURCE:
+        return source
+    if streaming:
+        return hub_url()
+    from .mirrors import download
+
+    return str(download())
 
 
 def fingerprint(source: str) -> str:
