@@ -92,7 +92,7 @@ def transposed(array: np.ndarray, transform: str) -> np.ndarray:
 def decoded_gray(content: bytes) -> Image.Image:
     with Image.open(io.BytesIO(content)) as opened:
         # JPEGs decode at a reduced scale: a 64x64 thumbnail needs no more, and it is several times faster.
-        opened.draft("L", (THUMB * 2, THUMB * 2))
+        opened.draft("L", (THUMB, THUMB))
         return ImageOps.exif_transpose(opened).convert("L")
 
 
