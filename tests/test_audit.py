@@ -136,11 +136,13 @@ def test_a_symmetric_images_flip_is_reported_against_it(tmp_path):
     assert row["transform"] in ("copy", "hflip")
 
 
-def test_zip_and_folder_give_the_same_report(tmp_path):
+def test_zip_folder_and_url_give_the_same_report(tmp_path, http_server):
     members, _ = planted_members()
-    from_zip = audit(str(write_zip(tmp_path / "planted.zip", members)))
-    from_folder = audit(as_folder(tmp_path / "extracted", members))
-    assert from_zip == from_folder
+    archive = write_zip(tmp_path / "planted.zip", members)
+    from_zip = audit(str(archive))
+    assert audit(as_folder(tmp_path / "extracted", members)) == from_zip
+    assert audit(http_server.serve("/ImageNet-Sketch.zip", archive)) == from_zip
+    assert not [request for request in http_server.requests if request[0] == "GET" and request[2] is None]
 
 
 @pytest.mark.parametrize("target", [6, 51])
@@ -191,3 +193,12 @@ def test_write_report_replaces_whole_files(tmp_path):
     write_report(report, tmp_path / "a.csv")
     assert (tmp_path / "a.csv").read_text() == "path,kind,of_path,transform,hash_distance,correlation\n"
     assert np.array([row["total"] for row in report.summary]).sum() == 33
+
+
+def test_bad_sources_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for source, message in ((tmp_path / "missing.zip", "does not exist"), (tmp_path / "empty", "holds no images")):
+        assert main(["audit", str(source), "--output", str(tmp_path / "a.csv")]) == 1
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error
+    assert not (tmp_path / "a.csv").exists()

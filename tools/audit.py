@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image, ImageOps, ImageStat
 
 from . import archive, sources
+from .errors import UserError
 
 TRANSFORMS = ("copy", "hflip", "vflip", "rot180")
 HASH_DISTANCE = 12
@@ -89,6 +90,14 @@ def transposed(array: np.ndarray, transform: str) -> np.ndarray:
     }[transform](array)
 
 
+def imported_imagehash():
+    try:
+        import imagehash
+    except ImportError:
+        raise UserError("audit needs imagehash: pip install 'imagenet-sketch[pipeline]'") from None
+    return imagehash
+
+
 def decoded_gray(content: bytes) -> Image.Image:
     with Image.open(io.BytesIO(content)) as opened:
         # JPEGs decode at a reduced scale: a 64x64 thumbnail needs no more, and it is several times faster.
@@ -97,8 +106,7 @@ def decoded_gray(content: bytes) -> Image.Image:
 
 
 def features(path: str, content: bytes) -> Features:
-    import imagehash
-
+    imagehash = imported_imagehash()
     sha256 = hashlib.sha256(content).hexdigest()
     try:
         gray = decoded_gray(content)
@@ -179,6 +187,8 @@ def audit(location: str, progress: Callable[[Iterable], Iterable] | None = None)
     report, first_of_sha = Report(), {}
     try:
         classes = archive.by_class(reader.members())
+        if not classes:
+            raise UserError(f"'{location}' holds no images; expected sketch/<wnid>/<file> or <wnid>/<file>")
         for members in progress(classes) if progress else classes:
             images = [(member.path, content) for member, content in reader.read(members)]
             rows, summary = audit_class(images, first_of_sha)
