@@ -4,7 +4,9 @@ Every row has `event` and `time`. Paths are relative to the manifest's folder. E
 - `image` (collect): wnid, query, url, path, sha256, size, mode, width, height
 - `flag` (review's pre-filters): path, flags (e.g. ["unreadable"], ["black"], ["duplicate_of:<path>"])
 - `decision` (review): path, decision ("reject" or "keep"), reason; the latest decision for a path wins
-- `augment` (augment): output, source, transform ("original", "hflip", "vflip", "rot180", "copy")
+- `augment` (augment): output, source, transform ("original", "hflip", "vflip", "rot180", "copy"), original
+  (the output holding the source), sha256; in OUT_DIR's manifest, output relative to OUT_DIR, source to IN_DIR
+- `augment_drop` (augment): source, reason (an image not used: "unreadable: ..." or "black: ...")
 """
 
 from __future__ import annotations

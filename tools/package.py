@@ -1,4 +1,12 @@
-"""Write an archive in the release layout, deterministically: same inputs, same bytes, same sha256."""
+"""Stage 4 of the pipeline: write an archive in the release layout, deterministically (same inputs, same sha256).
+
+`write_zip` sorts members by name, stamps every one with the DOS epoch and mode 0644, DEFLATES them like the
+original, and writes under a temporary name renamed when complete: the bytes depend only on the members' names
+and contents, never on file times, the walk order or the clock. `package_folder` is the `package` command: it
+takes `DIR/<wnid>/<file>` or `DIR/sketch/<wnid>/<file>` (augment's output, or an extracted release) and names the
+members `sketch/<wnid>/<file>`, reading each file only when it is written, so the full 7.6 GB release never sits
+in memory. It also writes `ZIP.sha256` (in `sha256sum` format) so a copy can be checked with `sha256sum -c`.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +16,16 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from .archive import image_path
+from .errors import UserError
+
 # The DOS epoch: a fixed timestamp keeps the archive's bytes independent of when it was written.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 TOP_FOLDER = "sketch"
 
 
-def write_zip(members: Iterable[tuple[str, bytes]], output: str | os.PathLike) -> tuple[int, str]:
-    """Write `(name, bytes)` members, sorted by name, DEFLATED like the original; return (size, sha256).
+def write_zip(members: Iterable[tuple[str, bytes | os.PathLike]], output: str | os.PathLike) -> tuple[int, str]:
+    """Write `(name, bytes or file path)` members, sorted by name, DEFLATED like the original; return (size, sha256).
 
     The zip is written beside `output` under a temporary name and renamed when complete, so an
     interrupted run never leaves a half-written archive at `output`.
@@ -26,7 +37,7 @@ def write_zip(members: Iterable[tuple[str, bytes]], output: str | os.PathLike) -
             info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, content)
+            archive.writestr(info, content if isinstance(content, bytes) else Path(content).read_bytes())
     os.replace(partial, output)
     return output.stat().st_size, file_sha256(output)
 
@@ -37,3 +48,39 @@ def file_sha256(path: str | os.PathLike) -> str:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def folder_members(folder: str | os.PathLike) -> list[tuple[str, Path]]:
+    """`(sketch/<wnid>/<file>, path)` for the images of `folder/<wnid>/` or `folder/sketch/<wnid>/`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"'{folder}' is not a folder; give augment's output folder (DIR/<wnid>/sketch_<n>.JPEG)")
+    root = folder / TOP_FOLDER if (folder / TOP_FOLDER).is_dir() else folder
+    members = []
+    for class_dir in sorted(root.iterdir()):
+        if not class_dir.is_dir() or class_dir.name.startswith("."):
+            continue
+        for path in sorted(class_dir.iterdir()):
+            if path.is_dir() and not path.name.startswith("."):
+                raise UserError(f"unexpected folder '{path}'; package expects DIR/<wnid>/<file>, one level of classes")
+            # image_path skips what is not an image and names a class folder that is not a wnid.
+            member = image_path(f"{class_dir.name}/{path.name}") if path.is_file() else None
+            if member is not None:
+                members.append((f"{TOP_FOLDER}/{member}", path))
+    if not members:
+        raise UserError(f"no images under '{folder}'; expected DIR/<wnid>/<file> or DIR/{TOP_FOLDER}/<wnid>/<file>")
+    return members
+
+
+def package_folder(folder: str | os.PathLike, output: str | os.PathLike) -> tuple[int, str, int]:
+    """Write the release-layout zip of `folder` and `output.sha256` beside it; return (size, sha256, images)."""
+    members = folder_members(folder)
+    output = Path(output)
+    if not output.parent.is_dir():
+        raise UserError(f"folder '{output.parent}' for the archive does not exist; create it first")
+    size, sha256 = write_zip(members, output)
+    checksum = output.with_name(output.name + ".sha256")
+    partial = checksum.with_name(checksum.name + ".partial")
+    partial.write_text(f"{sha256}  {output.name}\n", encoding="utf-8")
+    os.replace(partial, checksum)
+    return size, sha256, len(members)
