@@ -46,9 +46,10 @@ def test_yaml_carries_features_split_sizes_and_configs(package):
 
 def test_dataset_infos_json_agrees_with_the_yaml(package):
     from_json = DatasetInfosDict(
-        {name: datasets.DatasetInfo.from_dict(info) for name, info in json.loads(
-            (package / "dataset_infos.json").read_text()
-        ).items()}
+        {
+            name: datasets.DatasetInfo.from_dict(info)
+            for name, info in json.loads((package / "dataset_infos.json").read_text()).items()
+        }
     )
     from_yaml = DatasetInfosDict.from_dataset_card_data(DatasetCard.load(package / "README.md").data)
     assert from_json.keys() == from_yaml.keys() == {"default"}
