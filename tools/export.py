@@ -67,14 +67,19 @@ def plan_shards(dataset: datasets.Dataset, max_shard_size: str | int | None = No
 
 def write_shard(dataset: datasets.Dataset, index: int, plan: ShardPlan, directory: str) -> tuple[int, int]:
     """Write shard `index` into `directory` (temp name, then renamed); return (rows, parquet bytes)."""
-    datasets.disable_progress_bars()  # the export shows one bar for all shards, not one per worker step
-    shard = dataset.shard(num_shards=plan.num_shards, index=index, contiguous=True)
-    shard = shard.with_format("arrow").map(
-        embed_table_storage, batched=True, batch_size=plan.writer_batch_size, keep_in_memory=True
-    )
-    target = os.path.join(directory, shard_name(index, plan.num_shards))
-    partial = target + ".partial"
-    shard.to_parquet(partial, batch_size=plan.writer_batch_size)
+    shown = not datasets.utils.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # the export shows one bar for all shards, not one per step of each
+    try:
+        shard = dataset.shard(num_shards=plan.num_shards, index=index, contiguous=True)
+        shard = shard.with_format("arrow").map(
+            embed_table_storage, batched=True, batch_size=plan.writer_batch_size, keep_in_memory=True
+        )
+        target = os.path.join(directory, shard_name(index, plan.num_shards))
+        partial = target + ".partial"
+        shard.to_parquet(partial, batch_size=plan.writer_batch_size)
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
     os.replace(partial, target)
     return len(shard), os.path.getsize(target)
 
