@@ -136,5 +136,5 @@ def test_command_bad_options_are_one_line_errors(tmp_path, capsys, extra, messag
     argv = ["export", "--source", str(source), "--output", str(tmp_path / "pkg"), "--cache-dir", str(tmp_path / "c")]
     assert cli.main(argv + extra) == 1
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and err.startswith("imagenet-sketch: error: ")
-    assert not (tmp_path / "pkg").exists()
+    assert err.startswith("imagenet-sketch: error: ") and message in err and err.count("\n") == 1  # before any build
+    assert not (tmp_path / "pkg").exists() and not (tmp_path / "c").exists()

@@ -56,13 +56,18 @@ def plan_shards(dataset: datasets.Dataset, max_shard_size: str | int | None = No
     writer_batch_size = get_writer_batch_size_from_features(dataset.features) or get_writer_batch_size_from_data_size(
         len(dataset), dataset_nbytes
     )
+    return ShardPlan(int(dataset_nbytes / shard_size_bytes(max_shard_size)) + 1, writer_batch_size, dataset_nbytes)
+
+
+def shard_size_bytes(max_shard_size: str | int | None) -> int:
+    """`--max-shard-size` in bytes, read as push_to_hub reads it (default: datasets' MAX_SHARD_SIZE, 500MB)."""
     try:
         max_bytes = convert_file_size_to_int(max_shard_size or datasets.config.MAX_SHARD_SIZE)
     except ValueError as error:
         raise UserError(f"--max-shard-size {max_shard_size!r} is not a size; give e.g. 500MB or 2GB") from error
     if max_bytes <= 0:
         raise UserError(f"--max-shard-size must be positive, got {max_shard_size!r}")
-    return ShardPlan(int(dataset_nbytes / max_bytes) + 1, writer_batch_size, dataset_nbytes)
+    return max_bytes
 
 
 def write_shard(dataset: datasets.Dataset, index: int, plan: ShardPlan, directory: str) -> tuple[int, int]:

@@ -19,8 +19,9 @@ def add_to(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import export
+    from ..export import export, shard_size_bytes
 
+    shard_size_bytes(args.max_shard_size)  # a bad size fails now, not after the build
     if args.audit and not Path(args.audit).is_file():
         raise UserError(f"--audit '{args.audit}' is not a file; give the CSV written by `imagenet-sketch audit`")
     dataset = prepared(args)
