@@ -42,7 +42,7 @@ def image_rows(manifest: Manifest) -> dict[str, dict]:
 
 
 def image_flags(path: Path) -> tuple[list[str], object | None]:
-    """The flags one image earns on its own, and its perceptual hash (None if unreadable)."""
+    """The flags one image earns on its own, and its perceptual hash (None if unreadable or uniform)."""
     import imagehash
 
     try:
@@ -58,7 +58,8 @@ def image_flags(path: Path) -> tuple[list[str], object | None]:
         flags.append("blank")
     if min(gray.size) < TINY_SIDE:
         flags.append("tiny")
-    return flags, imagehash.phash(gray)
+    # Every uniform image has the same phash; calling them near-duplicates of each other would only add noise.
+    return flags, None if {"black", "blank"} & set(flags) else imagehash.phash(gray)
 
 
 def prefilter(out_dir: str | os.PathLike, images: dict[str, dict]) -> dict[str, list[str]]:
