@@ -189,3 +189,17 @@ def test_curator_session_in_a_real_browser_is_saved_and_shown_again(served, coll
         expect(page.locator(".card.keep")).to_have_count(5)
         expect(page.locator("#counts")).to_have_text("8 images, 3 rejected, 0 undecided")
         browser.close()
+
+
+def test_cli_review_says_what_is_missing_in_one_line(tmp_path, served, capsys):
+    from imagenet_sketch_tools.cli import main
+
+    assert main(["review", str(tmp_path / "empty")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == f"imagenet-sketch: error: no collected images in {tmp_path / 'empty'}; " + (
+        f"run `imagenet-sketch collect {tmp_path / 'empty'}` first"
+    )
+    url, review = served
+    busy_port = url.rsplit(":", 1)[1]
+    assert main(["review", str(review.out_dir), "--port", busy_port]) == 1
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in capsys.readouterr().err

@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -213,49 +214,62 @@ def collect(
     *,
     limit: int = 100,
     fetcher: Fetcher | None = None,
+    workers: int = 4,
     on_image: Callable[[dict], None] | None = None,
 ) -> Summary:
-    """Collect every class in `wnids` into `out_dir`; `on_image` is called with each new manifest row."""
+    """Collect every class in `wnids` into `out_dir`; `on_image` is called with each new manifest row.
+
+    Up to `workers` downloads run at once (the per-host rate limit still holds); files and manifest rows are
+    written by this thread only, in candidate order, so the manifest never sees two writers.
+    """
     out_dir, fetcher, summary = Path(out_dir), fetcher or Fetcher(), Summary()
     manifest = Manifest(out_dir)
     kept_sources: dict[str, set[str]] = {}
     for row in manifest.rows("image"):
         kept_sources.setdefault(row["wnid"], set()).add(row["url"])
-    for wnid in wnids:
-        summary.classes += 1
-        state_path = out_dir / STATE_FOLDER / f"{wnid}.json"
-        state = json.loads(state_path.read_text()) if state_path.exists() else None
-        if state and state.get("done"):
-            summary.skipped += 1
-            continue
-        query = query_of(wnid)
-        if state is None:
-            candidates = sources.candidates(wnid, query, limit)
-            state = {"wnid": wnid, "query": query, "candidates": [[c.source, c.backend] for c in candidates]}
-            write_json_atomically(state_path, state)
-        kept = kept_sources.setdefault(wnid, set())
-        failed: Counter = Counter()
-        for index, (source, backend) in enumerate(state["candidates"]):
-            if source in kept:
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="collect") as pool:
+        for wnid in wnids:
+            summary.classes += 1
+            state_path = out_dir / STATE_FOLDER / f"{wnid}.json"
+            state = json.loads(state_path.read_text()) if state_path.exists() else None
+            if state and state.get("done"):
+                summary.skipped += 1
                 continue
+            if state is None:
+                query = query_of(wnid)
+                candidates = sources.candidates(wnid, query, limit)
+                state = {"wnid": wnid, "query": query, "candidates": [[c.source, c.backend] for c in candidates]}
+                write_json_atomically(state_path, state)
+            kept = kept_sources.setdefault(wnid, set())
+            failed: Counter = Counter()
+            missing = {
+                pool.submit(fetch_candidate, fetcher, Candidate(source, backend)): (index, Candidate(source, backend))
+                for index, (source, backend) in enumerate(state["candidates"])
+                if source not in kept
+            }
             try:
-                row = keep_one(out_dir, manifest, fetcher, wnid, query, index, Candidate(source, backend))
-            except FetchFailed as failure:
-                failed[failure.reason] += 1
-                continue
-            kept.add(source)
-            summary.kept += 1
-            if on_image:
-                on_image(row)
-        summary.failed.update(failed)
-        write_json_atomically(state_path, {**state, "done": True, "kept": len(kept), "failed": dict(failed)})
+                for future in missing:  # in candidate order, so the manifest's order does not depend on timing
+                    index, candidate = missing[future]
+                    try:
+                        content, decoded = future.result()
+                    except FetchFailed as failure:
+                        failed[failure.reason] += 1
+                        continue
+                    row = store(out_dir, manifest, state["query"], wnid, index, candidate, content, decoded)
+                    kept.add(candidate.source)
+                    summary.kept += 1
+                    if on_image:
+                        on_image(row)
+            finally:
+                for future in missing:  # after an interruption, start nothing more
+                    future.cancel()
+            summary.failed.update(failed)
+            write_json_atomically(state_path, {**state, "done": True, "kept": len(kept), "failed": dict(failed)})
     return summary
 
 
-def keep_one(
-    out_dir: Path, manifest: Manifest, fetcher: Fetcher, wnid: str, query: str, index: int, candidate: Candidate
-) -> dict:
-    """Fetch or read one candidate, check it is an image, write it under raw/<wnid>/ and add its manifest row."""
+def fetch_candidate(fetcher: Fetcher, candidate: Candidate) -> tuple[bytes, Decoded]:
+    """One candidate's bytes, checked to be a whole image (raises FetchFailed otherwise)."""
     if candidate.is_local:
         try:
             content, content_type = Path(candidate.source).read_bytes(), ""
@@ -263,7 +277,20 @@ def keep_one(
             raise FetchFailed("unreadable") from None
     else:
         content, content_type = fetcher.fetch(candidate.source)
-    decoded = decode_image(content, content_type)
+    return content, decode_image(content, content_type)
+
+
+def store(
+    out_dir: Path,
+    manifest: Manifest,
+    query: str,
+    wnid: str,
+    index: int,
+    candidate: Candidate,
+    content: bytes,
+    decoded: Decoded,
+) -> dict:
+    """Write the image as `raw/<wnid>/<index>.<ext>` (complete or not at all), then add its manifest row."""
     relative = Path(RAW_FOLDER) / wnid / f"{index:03d}{EXTENSIONS.get(decoded.format, '.img')}"
     path = out_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)

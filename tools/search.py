@@ -71,7 +71,8 @@ def folder_files(folder: str | os.PathLike | None, wnid: str) -> list[str]:
     class_folder = Path(folder) / wnid
     if not class_folder.is_dir():
         return []
-    return [str(path) for path in sorted(class_folder.iterdir()) if path.is_file() and not path.name.startswith(".")]
+    files = sorted(class_folder.iterdir())
+    return [str(path.resolve()) for path in files if path.is_file() and not path.name.startswith(".")]
 
 
 def search_engine_urls(engine: str, query: str, limit: int) -> list[str]:

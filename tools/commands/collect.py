@@ -30,6 +30,7 @@ def add_to(commands) -> None:
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds allowed per image (default: 20)")
     parser.add_argument("--max-bytes", type=int, default=20_000_000, help="size cap per image (default: 20 MB)")
     parser.add_argument("--retries", type=int, default=3, help="retries on 429/5xx/timeouts (default: 3)")
+    parser.add_argument("--workers", type=int, default=4, help="downloads at once, across hosts (default: 4)")
     parser.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds, doubled each time")
     parser.set_defaults(run=run)
 
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             progress.set_postfix_str(row["wnid"], refresh=False)
             progress.update()
 
-        summary = collect(args.out_dir, wnids, sources, limit=args.limit, fetcher=fetcher, on_image=show)
+        summary = collect(
+            args.out_dir, wnids, sources, limit=args.limit, fetcher=fetcher, workers=args.workers, on_image=show
+        )
     print(summary.line())
     return 0
