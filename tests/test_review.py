@@ -89,6 +89,19 @@ def test_prefilters_flag_what_a_curator_should_look_at(collected):
     assert len(list(Manifest(collected).rows("flag"))) == len(flag_rows)
 
 
+def test_images_are_decoded_once_per_version_and_a_changed_file_is_checked_again(collected):
+    cache = collected / ".review" / "analysis.jsonl"
+    Review(collected)
+    assert len(cache.read_text().splitlines()) == 11
+    Review(collected)
+    assert len(cache.read_text().splitlines()) == 11  # nothing decoded again
+    (collected / raw(GOLDFISH, 2)).write_bytes(black_jpeg(size=(200, 100)))  # the file changes after review
+    review = Review(collected)
+    assert len(cache.read_text().splitlines()) == 12 and review.flags[raw(GOLDFISH, 2)] == ["black"]
+    latest_flags = {row["path"]: row["flags"] for row in Manifest(collected).rows("flag")}
+    assert latest_flags[raw(GOLDFISH, 2)] == ["black"]
+
+
 @pytest.fixture
 def served(collected):
     review = Review(collected)

@@ -32,6 +32,7 @@ BLANK_MAX_STDDEV = 4.0
 NEAR_DUPLICATE_BITS = 6  # of phash's 64; re-encodes differ by 0-2, unrelated sketches by ~30
 REASONS = ("irrelevant", "similar class", "duplicate", "unusable")
 THUMB_SIDE = 240
+ANALYSIS_CACHE = ".review/analysis.jsonl"
 
 
 def image_rows(manifest: Manifest) -> dict[str, dict]:
@@ -64,10 +65,10 @@ def image_flags(path: Path) -> tuple[list[str], object | None]:
 
 def prefilter(out_dir: str | os.PathLike, images: dict[str, dict]) -> dict[str, list[str]]:
     """Flags for every image path (an empty list when nothing is suspicious)."""
-    out_dir = Path(out_dir)
+    analysed = analyse(Path(out_dir), list(images))
     flags, hashes, first_of_sha = {}, {}, {}
     for path, row in images.items():
-        flags[path], hashes[path] = image_flags(out_dir / path)
+        flags[path], hashes[path] = analysed[path]
         original = first_of_sha.setdefault(row["sha256"], path)
         if original != path:
             flags[path].append(f"duplicate_of:{original}")
@@ -81,6 +82,40 @@ def prefilter(out_dir: str | os.PathLike, images: dict[str, dict]) -> dict[str, 
                     break
         earlier.append(path)
     return flags
+
+
+def analyse(out_dir: Path, paths: list[str]) -> dict[str, tuple[list[str], object | None]]:
+    """`image_flags` of each path, decoded once per file version: results are kept in `ANALYSIS_CACHE`, keyed by
+    path, size and mtime, because decoding 100,000 images again at every start of review would take most of an hour."""
+    import imagehash
+    from tqdm import tqdm
+
+    cache_path = out_dir / ANALYSIS_CACHE
+    cached = {}
+    if cache_path.exists():
+        with open(cache_path, encoding="utf-8") as cache_file:
+            # a line cut short by a crash is simply computed again
+            cached = {row["key"]: row for row in map(json.loads, filter(lambda line: line.endswith("\n"), cache_file))}
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    results = {}
+    with open(cache_path, "a", encoding="utf-8") as cache_file:
+        for path in tqdm(paths, desc="review: checking images", unit="img", leave=False, disable=None):
+            key = file_version(out_dir, path)
+            if key not in cached:
+                flags, phash = image_flags(out_dir / path)
+                cached[key] = {"key": key, "flags": flags, "phash": None if phash is None else str(phash)}
+                cache_file.write(json.dumps(cached[key]) + "\n")
+            row = cached[key]
+            results[path] = (list(row["flags"]), row["phash"] and imagehash.hex_to_hash(row["phash"]))
+    return results
+
+
+def file_version(out_dir: Path, path: str) -> str:
+    try:
+        stat = (out_dir / path).stat()
+    except OSError:
+        return f"{path}|missing"
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def record_flags(manifest: Manifest, flags: dict[str, list[str]]) -> int:
