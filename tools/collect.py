@@ -160,7 +160,7 @@ def decode_image(content: bytes, content_type: str = "") -> Decoded:
 
 def query_of(wnid: str) -> str:
     """The authors' query: "sketch of " and the class's first name, underscores as spaces."""
-    wnids, names = class_table()
+    _, names = class_table()
     name = names[label_of_wnid()[wnid]].split(",")[0].replace("_", " ").strip()
     return f"sketch of {name}"
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -45,14 +46,23 @@ def search(backend: str, wnid: str, query: str, limit: int, *, urls_file=None, f
 
 
 def read_url_list(path: str | os.PathLike | None) -> dict[str, list[str]]:
-    """The `wnid<TAB>url` file as {wnid: [url, ...]}, checked line by line."""
+    """The `wnid<TAB>url` file as {wnid: [url, ...]}, checked line by line; parsed once per version of the file."""
     if path is None:
         raise UserError("the urls backend needs --urls FILE (lines of wnid<TAB>url)")
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        stat = os.stat(path)
     except OSError as error:
         raise UserError(f"cannot read the URL list {path}: {error.strerror}") from error
+    return parse_url_list(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def parse_url_list(path: str, size: int, mtime_ns: int) -> dict[str, list[str]]:
     urls: dict[str, list[str]] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise UserError(f"the URL list {path} is not UTF-8 text; give lines of wnid<TAB>url") from error
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
