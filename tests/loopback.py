@@ -5,12 +5,15 @@ Tests register paths with `serve(url_path, file_or_bytes)` and read `requests` t
 `answer(url_path, status, body)` answers with a fixed status and page (rate limits, HTML instead of a zip);
 `route(url_path, function)` lets a test speak a service's own protocol: `function(handler)` answers through
 `handler.send_content` / `handler.send_page`, and sees the query in `handler.query`.
+`serve` also takes how to answer, as a misbehaving image host would: a `content_type`, a `delay` in seconds
+before answering, or `failures`: a list of (status, headers) answered first, one per request, before the file.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +25,9 @@ class RangeServer:
         self.files: dict[str, bytes] = {}
         self.cuts: dict[str, int] = {}  # path -> body bytes sent before the connection is dropped (once)
         self.routes: dict[str, Callable] = {}
+        self.content_types: dict[str, str] = {}
+        self.delays: dict[str, float] = {}
+        self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.request_headers: list[dict[str, str]] = []  # every request's headers, in the order of `requests`
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -32,8 +38,18 @@ class RangeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def serve(self, path: str, content: bytes | Path, cut_after: int | None = None) -> str:
+    def serve(
+        self,
+        path: str,
+        content: bytes | Path,
+        cut_after: int | None = None,
+        *,
+        content_type: str = "application/zip",
+        delay: float = 0.0,
+        failures: list[tuple[int, dict[str, str]]] | None = None,
+    ) -> str:
         self.files[path] = content.read_bytes() if isinstance(content, Path) else content
+        self.content_types[path], self.delays[path], self.failures[path] = content_type, delay, list(failures or [])
         if cut_after is not None:
             self.cuts[path] = cut_after
         return self.url + path
@@ -74,10 +90,19 @@ class RangeServer:
                 owner.request_headers.append(dict(self.headers.items()))
                 self.with_body = body
                 path = self.path.split("?")[0]
+                time.sleep(owner.delays.get(path, 0.0))
+                failures = owner.failures.get(path)
                 if path in owner.routes:
                     owner.routes[path](self)
+                elif failures:
+                    status, headers = failures.pop(0)
+                    self.send_page(status, b"", headers)
                 elif path in owner.files:
-                    self.send_content(owner.files[path], cut_after=owner.cuts.pop(path, None))
+                    self.send_content(
+                        owner.files[path],
+                        {"Content-Type": owner.content_types[path]},
+                        cut_after=owner.cuts.pop(path, None),
+                    )
                 else:
                     self.send_page(404, b"")
 
@@ -103,9 +128,9 @@ class RangeServer:
                         return
                     status = 206
                 self.send_response(status)
-                self.send_header("Content-Type", "application/zip")
+                headers = {"Content-Type": "application/zip", **(headers or {})}
                 self.send_header("Accept-Ranges", "bytes")
-                for name, value in (headers or {}).items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(end - start + 1))
                 if status == 206:

@@ -10,7 +10,7 @@ import sys
 from .errors import user_message
 
 PROG = "imagenet-sketch"
-COMMANDS = ("build", "download", "export", "push", "augment", "package", "audit")
+COMMANDS = ("build", "download", "export", "push", "collect", "review", "augment", "package", "audit")
 
 
 def build_parser() -> argparse.ArgumentParser:
