@@ -1,11 +1,14 @@
-"""The pipeline end to end, offline: a folder laid out as collect's output, with review decisions in its manifest,
-goes through augment -> package -> build, and the built dataset holds exactly what the decisions and the
-authors' fill rule say. When collect and review land, `collected_folder` is replaced by running them (their
-output has this layout) and `augment_package_build` stays as it is."""
+"""The pipeline end to end, offline: collect (from a loopback image host) -> review (through the review server's
+HTTP API, as the page drives it) -> augment -> package -> build, and the built dataset holds exactly what the
+decisions and the authors' fill rule say. A second test starts from a hand-made collect output, to pin the exact
+fill order and pixels."""
 
 from __future__ import annotations
 
 import io
+import json
+import threading
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from imagenet_sketch_tools.augment import transformed
 from imagenet_sketch_tools.classes import label_of_wnid
 from imagenet_sketch_tools.cli import main
 from imagenet_sketch_tools.manifest import Manifest
+from imagenet_sketch_tools.review import Review, make_server
 from imagenet_sketch_tools.sample import sketch_jpeg
 
 TARGET = 6
@@ -94,3 +98,55 @@ def test_collected_reviewed_images_become_a_dataset_the_builder_loads(tmp_path):
         ("002", "hflip"),
         ("004", "hflip"),
     ]
+
+
+def review_over_http(out_dir: Path, rejects: set[str]) -> None:
+    """A curator's session through the review server: reject `rejects`, then keep the rest of each class."""
+    server = make_server(Review(out_dir), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def post(path: str, body: dict) -> dict:
+        request = urllib.request.Request(base + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as answer:
+            return json.load(answer)
+
+    try:
+        with urllib.request.urlopen(base + "/api/classes") as answer:
+            classes = json.load(answer)["classes"]
+        for wnid in (entry["wnid"] for entry in classes):
+            with urllib.request.urlopen(f"{base}/api/class?wnid={wnid}") as answer:
+                shown = [image["path"] for image in json.load(answer)["images"]]
+            for path in sorted(set(shown) & rejects):
+                post("/api/decision", {"path": path, "decision": "reject", "reason": "irrelevant"})
+            post("/api/keep-rest", {"wnid": wnid})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_collect_review_augment_package_build(tmp_path, http_server):
+    served = {}
+    for class_index, (wnid, (count, _)) in enumerate(CLASSES.items()):
+        for n in range(count):
+            content = sketch_jpeg(70 * class_index + n, "L", (112, 84 + 4 * n), strokes=30)
+            served[http_server.serve(f"/{wnid}/{n}.jpg", content, content_type="image/jpeg")] = (wnid, n, content)
+    url_list = tmp_path / "urls.tsv"
+    url_list.write_text("".join(f"{wnid}\t{url}\n" for url, (wnid, _, _) in served.items()))
+    collected = tmp_path / "collected"
+    classes = ",".join(CLASSES)
+    assert main(["collect", str(collected), "--classes", classes, "--backend", "urls", "--urls", str(url_list)]) == 0
+
+    images = {row["url"]: row["path"] for row in Manifest(collected).rows("image")}
+    assert set(images) == set(served)
+    rejects = {images[url] for url, (wnid, n, _) in served.items() if n in CLASSES[wnid][1]}
+    review_over_http(collected, rejects)
+    assert Manifest(collected).rejected() == rejects
+
+    dataset, _ = augment_package_build(collected, tmp_path, TARGET)
+    assert Counter(dataset["wnid"]) == {wnid: TARGET for wnid in CLASSES}
+    assert all(row["label"] == label_of_wnid()[row["wnid"]] for row in dataset)
+    stored = {row["image"]["bytes"] for row in dataset}
+    for url, (_, _, content) in served.items():
+        # A kept download is in the dataset untouched; a rejected one is not, as itself.
+        assert (content in stored) == (images[url] not in rejects)
