@@ -10,7 +10,7 @@ import sys
 from .errors import user_message
 
 PROG = "imagenet-sketch"
-COMMANDS = ("build",)
+COMMANDS = ("build", "info", "verify", "peek")
 
 
 def build_parser() -> argparse.ArgumentParser:
