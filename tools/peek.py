@@ -23,6 +23,10 @@ THUMB = 160  # the side of the square each thumbnail is fitted into
 CAPTION_LINES = 2
 PAD = 6
 FONT_SIZE = 12
+LINE_HEIGHT = FONT_SIZE + 4
+TITLE_HEIGHT = 2 * LINE_HEIGHT + PAD
+CELL_WIDTH = THUMB + 2 * PAD
+CELL_HEIGHT = THUMB + 2 * PAD + CAPTION_LINES * LINE_HEIGHT
 LISTED_MATCHES = 8
 
 
@@ -104,19 +108,16 @@ def contact_sheet(peeked: Peeked, columns: int | None = None) -> Image.Image:
     count = max(len(peeked.images), 1)
     columns = columns or min(count, max(1, math.ceil(math.sqrt(count))))
     rows = math.ceil(count / columns)
-    line_height = FONT_SIZE + 4
-    cell_width, cell_height = THUMB + 2 * PAD, THUMB + 2 * PAD + CAPTION_LINES * line_height
-    title_height = 2 * line_height + PAD
-    sheet = Image.new("RGB", (columns * cell_width, title_height + rows * cell_height), "white")
+    sheet = Image.new("RGB", (columns * CELL_WIDTH, TITLE_HEIGHT + rows * CELL_HEIGHT), "white")
     draw = ImageDraw.Draw(sheet)
     name = class_table()[1][label_of_wnid()[peeked.wnid]]
     title = f"{peeked.wnid} (label {label_of_wnid()[peeked.wnid]}): {name}"
     shown = f"first {len(peeked.images)} of {peeked.class_size} images"
     draw.text((PAD, PAD // 2), _fit(draw, title, sheet.width - 2 * PAD, font), fill="black", font=font)
-    draw.text((PAD, PAD // 2 + line_height), shown, fill="dimgray", font=font)
+    draw.text((PAD, PAD // 2 + LINE_HEIGHT), shown, fill="dimgray", font=font)
     for index, (path, content) in enumerate(peeked.images):
-        left = (index % columns) * cell_width + PAD
-        top = title_height + (index // columns) * cell_height + PAD
+        left = (index % columns) * CELL_WIDTH + PAD
+        top = TITLE_HEIGHT + (index // columns) * CELL_HEIGHT + PAD
         image, caption = describe(content)
         if image is None:
             draw.rectangle([left, top, left + THUMB - 1, top + THUMB - 1], fill="lightgray", outline="red")
@@ -127,7 +128,7 @@ def contact_sheet(peeked: Peeked, columns: int | None = None) -> Image.Image:
             sheet.paste(thumbnail, (left + (THUMB - thumbnail.width) // 2, top + (THUMB - thumbnail.height) // 2))
             draw.rectangle([left - 1, top - 1, left + THUMB, top + THUMB], outline="lightgray")
         for line_index, text in enumerate((path.split("/")[-1], caption)):
-            position = (left, top + THUMB + 2 + line_index * line_height)
+            position = (left, top + THUMB + 2 + line_index * LINE_HEIGHT)
             draw.text(position, _fit(draw, text, THUMB, font), fill="black", font=font)
     return sheet
 
