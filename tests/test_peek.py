@@ -108,9 +108,13 @@ def test_contact_sheet_grid_thumbnails_and_captions():
         assert caption.convert("L").getextrema()[0] < 100
 
 
-def test_few_images_make_a_narrow_sheet():
+def test_grid_width_follows_the_count():
     one = contact_sheet(Peeked("n01440764", [("n01440764/sketch_0.JPEG", sketch_jpeg(0))], 1))
     assert one.size == (CELL_WIDTH, TITLE_HEIGHT + CELL_HEIGHT)
+    three = contact_sheet(Peeked("n01440764", [(f"n01440764/sketch_{n}.JPEG", sketch_jpeg(n)) for n in range(3)], 3))
+    assert three.size == (3 * CELL_WIDTH, TITLE_HEIGHT + CELL_HEIGHT)
+    many = [(f"n01440764/sketch_{n}.JPEG", b"") for n in range(50)]
+    assert contact_sheet(Peeked("n01440764", many, 50)).size == (8 * CELL_WIDTH, TITLE_HEIGHT + 7 * CELL_HEIGHT)
 
 
 def test_png_written_whole_with_ordinary_permissions(tmp_path):

@@ -106,7 +106,8 @@ def contact_sheet(peeked: Peeked, columns: int | None = None) -> Image.Image:
     """Thumbnails in a grid, each captioned with its file name and `WxH mode`, under a title naming the class."""
     font = _font()
     count = max(len(peeked.images), 1)
-    columns = columns or min(count, max(1, math.ceil(math.sqrt(count))))
+    # At least four across (a row of a few is easier to scan than a square with holes), square beyond 16.
+    columns = columns or min(count, max(4, math.ceil(math.sqrt(count))))
     rows = math.ceil(count / columns)
     sheet = Image.new("RGB", (columns * CELL_WIDTH, TITLE_HEIGHT + rows * CELL_HEIGHT), "white")
     draw = ImageDraw.Draw(sheet)
