@@ -364,3 +364,22 @@ def test_ctrl_c_while_a_read_stalls(tmp_path, capsys, num_proc):
     code, out, _ = cli(capsys, "build", "--source", str(root), "--cache-dir", str(cache), "--num-proc", num_proc)
     assert code == 0 and out.startswith("built 200 rows, 40 classes present")
     assert stored(cache)[stalled.parent.name + "/sketch_3.JPEG"] == sketch_jpeg(3)
+
+
+def test_ctrl_c_just_after_the_unfinished_folder_is_made(tmp_path, sample_zip):
+    """datasets makes `<dir>.incomplete` just before the `try` that removes it: a Ctrl-C landing in between (which
+    the polling test above hits now and then) must not leave it. The real SIGINT is sent at exactly that instant."""
+    cache = tmp_path / "cache"
+    script = (
+        "import os, signal, sys\n"
+        "made = os.makedirs\n"
+        "def makedirs(path, *args, **kwargs):\n"
+        "    made(path, *args, **kwargs)\n"
+        "    if str(path).endswith('.incomplete'):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "os.makedirs = makedirs\n"
+        "from imagenet_sketch_tools.cli import main\n"
+        f"sys.exit(main(['build', '--source', {str(sample_zip)!r}, '--cache-dir', {str(cache)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert_interrupted_cleanly(result.returncode, result.stderr, cache)
