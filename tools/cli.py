@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 
 from .errors import user_message
 
 PROG = "imagenet-sketch"
-COMMANDS = ("build", "download", "export", "push", "collect", "review", "augment", "package", "audit")
+COMMANDS = (
+    "build",
+    "info",
+    "verify",
+    "peek",
+    "download",
+    "export",
+    "push",
+    "collect",
+    "review",
+    "augment",
+    "package",
+    "audit",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,16 +39,55 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with interrupts_stop_this_process_only():
+            return args.run(args)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing partial was kept, run the command again to finish", file=sys.stderr)
-        return 130
+        return interrupted()
     except Exception as error:  # every failure becomes one line, never a traceback
+        if was_interrupted(error):  # a pool (num_proc) turns the interrupt into its own error while stopping
+            return interrupted()
         if os.environ.get("IMAGENET_SKETCH_DEBUG"):
             raise
         message = user_message(error) or f"{type(error).__name__}: {' '.join(str(error).split())}"
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
+
+
+def interrupted() -> int:
+    print(f"{PROG}: interrupted; nothing partial was kept, run the command again to finish", file=sys.stderr)
+    return 130
+
+
+def was_interrupted(error: BaseException) -> bool:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@contextlib.contextmanager
+def interrupts_stop_this_process_only():
+    """Ctrl-C reaches the whole process group. The worker processes `datasets` forks for num_proc inherit this
+    handler and so ignore it (each would print a traceback otherwise); this process stops, and its pool
+    terminates them before the unfinished build is removed."""
+    this_process = os.getpid()
+
+    def on_interrupt(signum, frame):
+        if os.getpid() == this_process:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: signal handlers cannot be set here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":
