@@ -6,14 +6,9 @@ hold, so a model's prediction compares to `label` directly. Images are the archi
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import datasets
 import pyarrow as pa
 from datasets.builder import Key
-from datasets.utils._filelock import FileLock
-from filelock import Timeout
 
 from imagenet_sketch_tools import archive, sources
 from imagenet_sketch_tools.classes import class_names
@@ -57,22 +52,9 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
     def download_and_prepare(self, *args, **kwargs) -> None:
         try:
             super().download_and_prepare(*args, **kwargs)
-        except BaseException:
-            self._remove_unfinished()
+        except BaseException:  # Ctrl-C included: leave nothing a cache lookup could mistake for a dataset
+            sources.remove_unfinished(self._output_dir)
             raise
-
-    def _remove_unfinished(self) -> None:
-        """datasets makes `<output>.incomplete` just before the `try` that removes it on failure: a Ctrl-C landing
-        in between leaves it. Removed under the builder's lock (datasets' own FileLock, same file), and only if no
-        other build of the same copy holds that lock."""
-        unfinished = self._output_dir + ".incomplete"
-        if "://" in self._output_dir or not os.path.isdir(unfinished):
-            return
-        try:
-            with FileLock(self._output_dir + "_builder.lock", timeout=0):
-                shutil.rmtree(unfinished, ignore_errors=True)
-        except Timeout:
-            pass
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(

@@ -144,7 +144,9 @@ class ZipArchive:
             else:
                 self._file = open(location, "rb")
         except FileNotFoundError:
-            raise UserError(f"source '{location}' was not found; check the path or URL") from None
+            raise UserError(
+                f"source '{location}' was not found or could not be reached; check the path or URL"
+            ) from None
         except OSError as error:
             raise UserError(f"cannot open '{location}': {error}") from None
 

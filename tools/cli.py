@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from .errors import user_message
+from .errors import cause_of, user_message
 
 PROG = "imagenet-sketch"
 COMMANDS = (
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return interrupted()
     except Exception as error:  # every failure becomes one line, never a traceback
-        if was_interrupted(error):  # a pool (num_proc) turns the interrupt into its own error while stopping
+        # A process pool (num_proc) turns the interrupt into an error of its own while stopping.
+        if cause_of(error, KeyboardInterrupt):
             return interrupted()
         if os.environ.get("IMAGENET_SKETCH_DEBUG"):
             raise
@@ -56,16 +57,6 @@ def main(argv: list[str] | None = None) -> int:
 def interrupted() -> int:
     print(f"{PROG}: interrupted; nothing partial was kept, run the command again to finish", file=sys.stderr)
     return 130
-
-
-def was_interrupted(error: BaseException) -> bool:
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 @contextlib.contextmanager

@@ -1,16 +1,24 @@
-"""The one exception type whose message is shown to users as is."""
+"""The one exception type whose message is shown to users as is, and how to find it inside wrapped errors."""
+
+from __future__ import annotations
 
 
 class UserError(Exception):
     """Bad input or an unmet precondition; the message is one line saying what is wrong and what to do."""
 
 
-def user_message(error: BaseException) -> str | None:
-    """The UserError behind `error` (datasets wraps generation errors), as one line, or None."""
+def cause_of(error: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """The first `kind` in `error`'s chain of causes: datasets and process pools wrap what really happened."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, UserError):
-            return " ".join(str(error).split())
+        if isinstance(error, kind):
+            return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def user_message(error: BaseException) -> str | None:
+    """The UserError behind `error`, as one line, or None."""
+    cause = cause_of(error, UserError)
+    return " ".join(str(cause).split()) if cause else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import shutil
 
 from .archive import is_remote
 
@@ -56,3 +57,23 @@ def prepared_hash(cache_dir: str | None) -> str | None:
     if not complete:
         return None
     return os.path.basename(os.path.dirname(max(complete, key=os.path.getmtime)))
+
+
+def remove_unfinished(output_dir: str) -> None:
+    """Remove a build's `<output>.incomplete` folder after it failed.
+
+    datasets makes that folder just before the `try` that removes it on failure, so a Ctrl-C landing in between
+    leaves it, and load_dataset's cache lookup then trips on it. Removed under the builder's lock (datasets' own
+    FileLock, same file), and only if no other build of the same copy holds that lock.
+    """
+    from datasets.utils._filelock import FileLock
+    from filelock import Timeout
+
+    unfinished = output_dir + ".incomplete"
+    if is_remote(output_dir) or not os.path.isdir(unfinished):
+        return
+    try:
+        with FileLock(output_dir + "_builder.lock", timeout=0):
+            shutil.rmtree(unfinished, ignore_errors=True)
+    except Timeout:
+        pass
