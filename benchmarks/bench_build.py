@@ -64,6 +64,7 @@ METHODS = {
 class Run:
     method: str
     seconds: float
+    cpu_seconds: float
     exit_code: int
     max_process_rss_mb: float
     tree_rss_mb: float | None
@@ -137,6 +138,7 @@ def run_once(method: str, archive: str, work_dir: str) -> Run:
     return Run(
         method=method,
         seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,  # the whole tree's, as the children are waited for
         exit_code=process.returncode,
         max_process_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
         tree_rss_mb=peak[0] / 2**20 if sampler else None,
@@ -188,6 +190,7 @@ def summarise(runs: list[Run], figures: dict) -> list[dict]:
         if not mine:
             continue
         ok = [run.seconds for run in mine if run.exit_code == 0] or [float("nan")]
+        cpu = [run.cpu_seconds for run in mine if run.exit_code == 0] or [float("nan")]
         trees = [run.tree_rss_mb for run in mine if run.tree_rss_mb is not None]
         rows.append(
             {
@@ -195,6 +198,7 @@ def summarise(runs: list[Run], figures: dict) -> list[dict]:
                 "what": METHODS[method],
                 "median_seconds": statistics.median(ok),
                 "best_seconds": min(ok),
+                "median_cpu_seconds": statistics.median(cpu),
                 "runs": len(mine),
                 "failures": sum(run.exit_code != 0 for run in mine),
                 "max_process_rss_mb": max(run.max_process_rss_mb for run in mine),
@@ -214,9 +218,11 @@ def summarise(runs: list[Run], figures: dict) -> list[dict]:
 def print_table(rows: list[dict], figures: dict) -> None:
     print(
         f"\narchive {figures['path']}: {figures['archive_bytes'] / 1e9:.2f} GB, {figures['images']:,} images; "
-        f"median (best) of the runs; MB/s = archive MB per second; x raw = raw read time / method time"
+        f"median (best) of the runs; CPU s = user+sys of the whole process tree (less sensitive to other load);\n"
+        f"MB/s = archive MB per second; x raw = raw read time / method time"
     )
-    header = f"{'method':<12}{'seconds':>16}{'img/s':>9}{'MB/s':>8}{'x raw':>7}{'RSS max proc':>14}{'RSS tree':>10}"
+    header = f"{'method':<12}{'seconds':>16}{'CPU s':>7}{'img/s':>9}{'MB/s':>8}{'x raw':>7}"
+    header += f"{'RSS max proc':>14}{'RSS tree':>10}"
     print(header + "  result")
     for row in rows:
         tree = f"{row['tree_rss_mb']:.0f} MB" if row["tree_rss_mb"] is not None else "-"
@@ -224,6 +230,7 @@ def print_table(rows: list[dict], figures: dict) -> None:
         failed = f" ({row['failures']} failed)" if row["failures"] else ""
         print(
             f"{row['method']:<12}{row['median_seconds']:>8.1f} ({row['best_seconds']:>5.1f})"
+            f"{row['median_cpu_seconds']:>7.1f}"
             f"{row['images_per_second']:>9.0f}{row['archive_mb_per_second']:>8.0f}{ratio:>7}"
             f"{row['max_process_rss_mb']:>11.0f} MB{tree:>10}  {json.dumps(row['result'])[:90]}{failed}"
         )
@@ -263,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run)
             status = "ok" if run.exit_code == 0 else f"FAILED ({run.exit_code}): {run.stderr_tail[-300:]}"
             print(
-                f"[{repeat + 1}/{args.repeat}] {method:<12}{run.seconds:7.1f} s  load {run.load_before:.1f}  {status}",
+                f"[{repeat + 1}/{args.repeat}] {method:<12}{run.seconds:7.1f} s  CPU {run.cpu_seconds:5.1f} s  "
+                f"load {run.load_before:.1f}  {status}",
                 file=sys.stderr,
                 flush=True,
             )
