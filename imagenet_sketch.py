@@ -49,13 +49,6 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
         kwargs.setdefault("hash", sources.fingerprint(self.source))
         super().__init__(*args, **kwargs)
 
-    def download_and_prepare(self, *args, **kwargs) -> None:
-        try:
-            super().download_and_prepare(*args, **kwargs)
-        except BaseException:  # Ctrl-C included: leave nothing a cache lookup could mistake for a dataset
-            sources.remove_unfinished(self._output_dir)
-            raise
-
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
@@ -85,18 +78,21 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
             datasets.SplitGenerator(
                 name=datasets.Split.TRAIN,
                 # One shard per class: num_proc splits them into contiguous wnid ranges, keeping the order.
-                gen_kwargs={"location": location, "classes": archive.by_class(members)},
+                gen_kwargs={
+                    "location": location,
+                    "classes": [archive.ClassShard(group) for group in archive.by_class(members)],
+                },
             )
         ]
 
     def _generate_shards(self, location, classes):
-        yield from (members[0].wnid for members in classes)
+        yield from (shard.wnid for shard in classes)
 
     def _generate_tables(self, location, classes):
         reader = archive.open_archive(location)
         try:
-            for index, members in enumerate(classes):
-                images = list(reader.read(members))
+            for index, shard in enumerate(classes):
+                images = list(reader.read(shard.members))
                 paths = [member.path for member, _ in images]
                 yield (
                     Key(index, 0),
@@ -113,6 +109,13 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
                 )
         finally:
             reader.close()
+
+    def download_and_prepare(self, *args, **kwargs) -> None:
+        try:
+            super().download_and_prepare(*args, **kwargs)
+        except BaseException:  # Ctrl-C included: leave nothing a cache lookup could mistake for a dataset
+            sources.remove_unfinished(self._output_dir)
+            raise
 
 
 def load(

@@ -3,6 +3,7 @@ import zipfile
 import pytest
 
 from conftest import class_members, write_zip
+from imagenet_sketch_tools import archive as archive_module
 from imagenet_sketch_tools.archive import image_path, open_archive, sort_key
 from imagenet_sketch_tools.errors import UserError
 
@@ -57,4 +58,35 @@ def test_corrupt_member_is_reported(tmp_path):
     path.write_bytes(bytes(data))
     archive = open_archive(str(path))
     with pytest.raises(UserError, match="CRC"):
+        list(archive.read(archive.members()))
+
+
+@pytest.fixture(params=["libdeflate", "zlib"])
+def inflater(request, monkeypatch):
+    """Run a test with libdeflate (when installed) and with the zlib fallback used when it is not."""
+    if request.param == "zlib":
+        monkeypatch.setattr(archive_module, "libdeflate", None)
+    elif archive_module.libdeflate is None:
+        pytest.skip("libdeflate (the `deflate` package) is not installed")
+    return request.param
+
+
+def test_deflated_members_inflate_identically_with_either_inflater(tmp_path, inflater):
+    members = class_members(["n01440764"], per_class=3)
+    archive = open_archive(str(write_zip(tmp_path / "a.zip", members, zipfile.ZIP_DEFLATED)))
+    read = [content for _, content in archive.read(archive.members())]
+    assert read == [content for _, content in members]
+    assert all(type(content) is bytes for content in read)
+
+
+def test_corrupt_deflated_member_is_reported_with_either_inflater(tmp_path, inflater):
+    members = class_members(["n01440764"], per_class=1)
+    path = write_zip(tmp_path / "a.zip", members, zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    compressed_start = data.index(b"sketch_0.JPEG") + len("sketch_0.JPEG")
+    for offset in range(compressed_start + 40, compressed_start + 60):
+        data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+    archive = open_archive(str(path))
+    with pytest.raises(UserError, match="corrupt"):
         list(archive.read(archive.members()))

@@ -8,6 +8,7 @@ per class instead of one directory scan per image.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import struct
 import zipfile
@@ -20,6 +21,11 @@ import fsspec
 
 from .classes import label_of_wnid
 from .errors import UserError
+
+try:  # libdeflate inflates a whole member ~1.7x faster than zlib and computes CRC-32 ~5x faster
+    import deflate as libdeflate
+except ImportError:  # zlib gives the same bytes, slower
+    libdeflate = None
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 SKIPPED_NAMES = {"Thumbs.db", "__MACOSX"}
@@ -103,6 +109,26 @@ def open_archive(location: str) -> ZipArchive | FolderArchive:
 def by_class(members: Iterable[Member]) -> list[list[Member]]:
     """Members grouped per wnid, in order."""
     return [list(group) for _, group in groupby(members, key=lambda member: member.wnid)]
+
+
+class ClassShard:
+    """One class's members, as a shard of gen_kwargs.
+
+    With num_proc > 1, datasets sends each worker its shards pickled by dill, whose pure-Python pickler
+    takes ~90 us per Member (~4.5 s for the release's 50,889, before the second worker can start).
+    Pickled here as one blob by the C pickler instead, they cost ~5 us each.
+    """
+
+    def __init__(self, members: list[Member]):
+        self.members = members
+        self.wnid = members[0].wnid
+
+    def __reduce__(self):
+        return _unpickle_shard, (pickle.dumps(self.members, protocol=pickle.HIGHEST_PROTOCOL),)
+
+
+def _unpickle_shard(blob: bytes) -> ClassShard:
+    return ClassShard(pickle.loads(blob))
 
 
 class FolderArchive:
@@ -219,14 +245,30 @@ def _inflate(member: Member, blob: memoryview, blob_start: int, location: str) -
         if entry.compress_type == zipfile.ZIP_STORED:
             content = bytes(data)
         elif entry.compress_type == zipfile.ZIP_DEFLATED:
-            content = zlib.decompress(data, -15, max(entry.file_size, 1))
+            content = _decompress(data, entry.file_size)
         else:
             raise UserError(
                 f"member '{member.source_name}' uses zip compression method {entry.compress_type}; "
                 "only stored and deflated members are supported"
             )
-    except zlib.error as error:
+    except INFLATE_ERRORS as error:
         raise UserError(f"member '{member.source_name}' of '{location}' is corrupt ({error})") from None
-    if len(content) != entry.file_size or zlib.crc32(content) != entry.crc:
+    if len(content) != entry.file_size or crc32(content) != entry.crc:
         raise UserError(f"member '{member.source_name}' of '{location}' is corrupt (CRC mismatch)")
     return content
+
+
+INFLATE_ERRORS = (zlib.error, libdeflate.DeflateError) if libdeflate else (zlib.error,)
+
+
+def crc32(data: bytes | memoryview) -> int:
+    return libdeflate.crc32(data) if libdeflate else zlib.crc32(data)
+
+
+def _decompress(data: memoryview, size: int) -> bytes:
+    """Raw DEFLATE data inflated; `size` (from the central directory) is what it should inflate to."""
+    if libdeflate is None:
+        return zlib.decompress(data, -15, max(size, 1))
+    # libdeflate inflates into a buffer of the announced size; a larger result fails, a smaller one is
+    # caught by the size check. It returns a bytearray: bytes() is one memcpy, cheap beside the inflate.
+    return bytes(libdeflate.deflate_decompress(data, max(size, 1)))
