@@ -76,16 +76,19 @@ def write_shard(dataset: datasets.Dataset, index: int, plan: ShardPlan, director
     datasets.disable_progress_bars()  # the export shows one bar for all shards, not one per step of each
     try:
         shard = dataset.shard(num_shards=plan.num_shards, index=index, contiguous=True)
-        shard = shard.with_format("arrow").map(
-            embed_table_storage, batched=True, batch_size=plan.writer_batch_size, keep_in_memory=True
-        )
         target = os.path.join(directory, shard_name(index, plan.num_shards))
-        partial = target + ".partial"
+        partial, embedded = target + ".partial", target + ".embedded.arrow"
+        # push_to_hub embeds in memory (keep_in_memory=True); the same table mapped from a file gives the same
+        # parquet bytes without holding a whole shard (~500 MB, several copies) in each process's memory.
+        shard = shard.with_format("arrow").map(
+            embed_table_storage, batched=True, batch_size=plan.writer_batch_size, cache_file_name=embedded
+        )
         shard.to_parquet(partial, batch_size=plan.writer_batch_size)
     finally:
         if shown:
             datasets.enable_progress_bars()
     os.replace(partial, target)
+    os.remove(embedded)
     return len(shard), os.path.getsize(target)
 
 
