@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 
 import datasets
 import pytest
@@ -149,3 +150,10 @@ def test_load_without_source_uses_the_prepared_copy(tmp_path, sample_zip):
     assert rows(again) == rows(built)
     streamed = imagenet_sketch.load(cache_dir=str(tmp_path / "cache"), streaming=True)
     assert next(iter(streamed))["wnid"] == "n01440764"
+
+
+def test_sample_counts_label_distribution_and_a_known_file(tmp_path, sample_zip):
+    dataset = prepare(tmp_path, sample_zip)
+    assert dataset.num_rows == 31
+    assert Counter(dataset["label"]) == {0: 12, 134: 4, 508: 5, 517: 4, 638: 3, 639: 3}
+    assert "n03085013/sketch_3.JPEG" in [path for path, *_ in rows(dataset)]
