@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hub_server import TOKEN, HubServer
 from imagenet_sketch_tools.sample import sample_members, sketch_jpeg
 from loopback import RangeServer
 
@@ -54,4 +55,26 @@ def sample_zip(tmp_path) -> Path:
 def http_server():
     server = RangeServer()
     yield server
+    server.close()
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A loopback Hub (HTTP API, LFS, no Xet) that huggingface_hub and datasets in this process talk to."""
+    import huggingface_hub.constants
+    from huggingface_hub import HfFileSystem
+
+    server = HubServer(token=TOKEN)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
+    template = server.url + "/{repo_id}/resolve/{revision}/{filename}"  # made from ENDPOINT at import time
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    HfFileSystem.clear_instance_cache()  # an instance made earlier would keep the endpoint it was made with
+    yield server
+    HfFileSystem.clear_instance_cache()
     server.close()

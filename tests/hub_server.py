@@ -34,6 +34,10 @@ class Repo:
     pulls: int = 0
 
 
+# The token tests give the loopback Hub; asserted never to appear in what the commands print.
+TOKEN = "hf_loopbackSECRETtoken0123456789"
+
+
 class HubServer:
     def __init__(self, token: str):
         self.token = token

@@ -157,3 +157,13 @@ def test_sample_counts_label_distribution_and_a_known_file(tmp_path, sample_zip)
     assert dataset.num_rows == 31
     assert Counter(dataset["label"]) == {0: 12, 134: 4, 508: 5, 517: 4, 638: 3, 639: 3}
     assert "n03085013/sketch_3.JPEG" in [path for path, *_ in rows(dataset)]
+
+
+def test_hf_url_source_reads_the_zip_on_the_hub_by_ranges(tmp_path, sample_zip, hub):
+    from huggingface_hub import HfApi
+
+    HfApi(endpoint=hub.url, token=hub.token).create_repo("sketches/release", repo_type="dataset")
+    hub.put_file("sketches/release", "data/ImageNet-Sketch.zip", sample_zip.read_bytes())
+    url = "hf://datasets/sketches/release/data/ImageNet-Sketch.zip"
+    assert rows(prepare(tmp_path / "hf", url)) == rows(prepare(tmp_path / "local", sample_zip))
+    assert hub.ranges, "the zip was not read by ranges"

@@ -10,31 +10,15 @@ import sys
 from pathlib import Path
 
 import datasets
-import huggingface_hub.constants
 import pytest
 
 import imagenet_sketch
 from conftest import class_members, write_zip
-from hub_server import HubServer
+from hub_server import TOKEN, HubServer
 from imagenet_sketch_tools import cli, export
 
-TOKEN = "hf_loopbackSECRETtoken0123456789"
 REPO = "sketches/imagenet-sketch"
 WNIDS = ["n01440764", "n02012849", "n03085013", "n03126707", "n03710637", "n03710721"]
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    server = HubServer(token=TOKEN)
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    yield server
-    server.close()
 
 
 @pytest.fixture
