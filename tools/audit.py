@@ -6,8 +6,8 @@ at a time, so the full release (50,889 images) needs only one class in memory.
 Rows of the CSV (`path,kind,of_path,transform,hash_distance,correlation`; paths are `<wnid>/<file>`):
 - `augmented`: `path` is `transform` (hflip, vflip, rot180 or copy) of `of_path`, an original of the same class.
 - `black`: every pixel is black (within JPEG noise); no of_path. Not compared with anything else.
-- `blank`: nearly uniform (grayscale standard deviation below BLANK_STDDEV), e.g. an empty white page. Perceptual
-  hashes of such images are noise and collide, so they are flagged and not compared either.
+- `blank`: nearly uniform (grayscale standard deviation below `tone.BLANK_MAX_STDDEV`), e.g. an empty white page.
+  Perceptual hashes of such images are noise and collide, so they are flagged and not compared either.
 - `unreadable`: Pillow cannot decode it.
 - `cross_class_duplicate`: the same bytes (sha256) as `of_path`, the first such image in an earlier class.
 An image has at most one of the first four kinds, and may also be a cross_class_duplicate.
@@ -40,16 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, ImageStat
+from PIL import Image, ImageOps
 
 from . import archive, sources
 from .errors import UserError
+from .tone import tone
 
 TRANSFORMS = ("copy", "hflip", "vflip", "rot180")
 HASH_DISTANCE = 12
 MIN_CORRELATION = 0.9
-BLACK_MAX = 16
-BLANK_STDDEV = 2.0
 THUMB = 64
 COLUMNS = ("path", "kind", "of_path", "transform", "hash_distance", "correlation")
 SUMMARY_COLUMNS = (
@@ -112,11 +111,8 @@ def features(path: str, content: bytes) -> Features:
         gray = decoded_gray(content)
     except Exception:  # Pillow raises many types for bad files; every one means "unreadable"
         return Features(path, sha256, "unreadable")
-    stat = ImageStat.Stat(gray)
-    if stat.extrema[0][1] <= BLACK_MAX:
-        return Features(path, sha256, "black")
-    if stat.stddev[0] < BLANK_STDDEV:
-        return Features(path, sha256, "blank")
+    if found := tone(gray):
+        return Features(path, sha256, found)
     small = gray.resize((32, 32), Image.Resampling.LANCZOS)
     thumb = np.asarray(gray.resize((THUMB, THUMB), Image.Resampling.LANCZOS), dtype=np.float64)
     hashes, thumbs = [], []

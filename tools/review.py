@@ -19,16 +19,15 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image, ImageStat
+from PIL import Image
 
 from .classes import class_table, label_of_wnid
 from .errors import UserError
 from .manifest import Manifest
+from .tone import tone
 
 PAGE = "review_page.html"
 TINY_SIDE = 64
-BLACK_MAX_LEVEL = 40  # the brightest pixel of an all-black scan stays this dark, JPEG noise included
-BLANK_MAX_STDDEV = 4.0
 NEAR_DUPLICATE_BITS = 6  # of phash's 64; re-encodes differ by 0-2, unrelated sketches by ~30
 REASONS = ("irrelevant", "similar class", "duplicate", "unusable")
 THUMB_SIDE = 240
@@ -52,11 +51,7 @@ def image_flags(path: Path) -> tuple[list[str], object | None]:
             gray = image.convert("L")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return ["unreadable"], None
-    flags = []
-    if gray.getextrema()[1] <= BLACK_MAX_LEVEL:
-        flags.append("black")
-    elif ImageStat.Stat(gray).stddev[0] <= BLANK_MAX_STDDEV:
-        flags.append("blank")
+    flags = [found] if (found := tone(gray)) else []
     if min(gray.size) < TINY_SIDE:
         flags.append("tiny")
     # Every uniform image has the same phash; calling them near-duplicates of each other would only add noise.
