@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imagenet_sketch_tools import cli, download
-from imagenet_sketch_tools.package import file_sha256
+from imagenet_sketch_tools.files import file_sha256
 
 HUB_PATH = "/datasets/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip"
 

@@ -6,7 +6,7 @@ import pytest
 
 from imagenet_sketch_tools.download import Expected, MirrorError, default_output, fetch, verified_copy
 from imagenet_sketch_tools.errors import UserError
-from imagenet_sketch_tools.package import file_sha256
+from imagenet_sketch_tools.files import file_sha256
 from loopback import RangeServer
 
 PAGE = b"<!DOCTYPE html><html><head><title>Sign in to the Wi-Fi</title></head><body>captive portal</body></html>"

@@ -12,7 +12,7 @@ import pytest
 from imagenet_sketch_tools import mirrors
 from imagenet_sketch_tools.download import Expected, MirrorError
 from imagenet_sketch_tools.errors import UserError
-from imagenet_sketch_tools.package import file_sha256
+from imagenet_sketch_tools.files import file_sha256
 
 FILE_ID = mirrors.GDRIVE_FILE_ID
 UUID = "6f3c0b1e-2a4d-4c8e-9b7a-1d2e3f4a5b6c"

@@ -13,7 +13,8 @@ from conftest import class_members
 from imagenet_sketch_tools.classes import label_of_wnid
 from imagenet_sketch_tools.cli import main
 from imagenet_sketch_tools.errors import UserError
-from imagenet_sketch_tools.package import file_sha256, package_folder, write_zip
+from imagenet_sketch_tools.files import file_sha256
+from imagenet_sketch_tools.package import package_folder, write_zip
 
 WNIDS = ["n01440764", "n02012849", "n03126707"]
 

@@ -6,7 +6,7 @@ import pytest
 
 import imagenet_sketch
 from imagenet_sketch_tools import download, sources
-from imagenet_sketch_tools.package import file_sha256
+from imagenet_sketch_tools.files import file_sha256
 from imagenet_sketch_tools.sample import sample_members
 
 HUB_PATH = "/datasets/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip"

@@ -44,6 +44,7 @@ from PIL import Image, ImageOps
 
 from . import archive, sources
 from .errors import UserError
+from .files import write_atomically
 from .tone import tone
 
 TRANSFORMS = ("copy", "hflip", "vflip", "rot180")
@@ -201,13 +202,11 @@ def summary_path(output: str | os.PathLike) -> Path:
 
 
 def write_csv(path: str | os.PathLike, columns: Iterable[str], rows: list[dict]) -> None:
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=list(columns), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(partial, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(path, text.getvalue())
 
 
 def write_report(report: Report, output: str | os.PathLike) -> Path:

@@ -38,6 +38,7 @@ from PIL import Image, ImageOps, ImageStat
 
 from .classes import label_of_wnid
 from .errors import UserError
+from .files import write_atomically
 from .manifest import Manifest
 
 TRANSFORMS = ("hflip", "vflip", "rot180", "copy")
@@ -163,12 +164,7 @@ def write_if_changed(path: Path, content: bytes) -> bool:
     """Put `content` at `path` through a hidden temporary name; False if it was already there."""
     if path.is_file() and path.stat().st_size == len(content) and path.read_bytes() == content:
         return False
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "wb") as file:
-        file.write(content)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
+    write_atomically(path, content)
     return True
 
 

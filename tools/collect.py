@@ -33,6 +33,7 @@ from PIL import Image
 
 from .classes import class_table, label_of_wnid
 from .errors import UserError
+from .files import write_atomically
 from .manifest import Manifest
 from .search import Candidate, search
 
@@ -294,12 +295,7 @@ def store(
     relative = Path(RAW_FOLDER) / wnid / f"{index:03d}{EXTENSIONS.get(decoded.format, '.img')}"
     path = out_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_bytes(content)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_atomically(path, content)
     return manifest.append(
         "image",
         wnid=wnid,
@@ -317,6 +313,4 @@ def store(
 
 def write_json_atomically(path: Path, value: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(partial, path)
+    write_atomically(path, json.dumps(value, indent=1, sort_keys=True))

@@ -7,7 +7,6 @@ interrupted transfer is picked up with a Range request. A verified copy is recor
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -20,6 +19,7 @@ import httpx
 from tqdm.auto import tqdm
 
 from .errors import UserError
+from .files import cache_folder, file_sha256, write_atomically
 from .release import ARCHIVE_NAME, release_checksum
 
 CHUNK = 1 << 20
@@ -48,8 +48,7 @@ class Expected:
 
 def default_output() -> Path:
     """Where the archive lands unless told otherwise: the user's cache folder (XDG_CACHE_HOME honoured)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "imagenet_sketch" / ARCHIVE_NAME
+    return cache_folder() / ARCHIVE_NAME
 
 
 def is_zip_start(head: bytes) -> bool:
@@ -219,19 +218,10 @@ def mismatch(path: Path, expected: Expected) -> str | None:
     if not is_zip_start(head):
         return f"is {describe_non_zip(head)}"
     if expected.sha256 is not None:
-        digest = _sha256(path)
+        digest = file_sha256(path, progress=True)
         if digest != expected.sha256:
             return f"has sha256 {digest}, expected {expected.sha256}"
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="sha256") as bar:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
 
 
 def _write_stamp(path: Path, expected: Expected) -> None:
@@ -239,8 +229,7 @@ def _write_stamp(path: Path, expected: Expected) -> None:
     record = {"size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": expected.sha256}
     stamp = Path(f"{path}.verified")
     try:
-        Path(f"{stamp}.partial").write_text(json.dumps(record))
-        os.replace(f"{stamp}.partial", stamp)
+        write_atomically(stamp, json.dumps(record))
     except OSError:
         pass  # a read-only folder only costs a re-hash next time
 

@@ -10,7 +10,6 @@ in memory. It also writes `ZIP.sha256` (in `sha256sum` format) so a copy can be 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from collections.abc import Iterable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from .archive import image_path
 from .errors import UserError
+from .files import file_sha256, write_atomically
 
 # The DOS epoch: a fixed timestamp keeps the archive's bytes independent of when it was written.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -40,14 +40,6 @@ def write_zip(members: Iterable[tuple[str, bytes | os.PathLike]], output: str | 
             archive.writestr(info, content if isinstance(content, bytes) else Path(content).read_bytes())
     os.replace(partial, output)
     return output.stat().st_size, file_sha256(output)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def folder_members(folder: str | os.PathLike) -> list[tuple[str, Path]]:
@@ -79,8 +71,5 @@ def package_folder(folder: str | os.PathLike, output: str | os.PathLike) -> tupl
     if not output.parent.is_dir():
         raise UserError(f"folder '{output.parent}' for the archive does not exist; create it first")
     size, sha256 = write_zip(members, output)
-    checksum = output.with_name(output.name + ".sha256")
-    partial = checksum.with_name(checksum.name + ".partial")
-    partial.write_text(f"{sha256}  {output.name}\n", encoding="utf-8")
-    os.replace(partial, checksum)
+    write_atomically(output.with_name(output.name + ".sha256"), f"{sha256}  {output.name}\n")
     return size, sha256, len(members)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from .files import cache_folder
 from .package import TOP_FOLDER, write_zip
 
 SAMPLE_CLASSES = {
@@ -69,10 +70,7 @@ def sample_members() -> list[tuple[str, bytes]]:
 
 def sample_archive(directory: str | os.PathLike | None = None) -> str:
     """Path of the sample zip, written into `directory` (default: a cache folder) if not there yet."""
-    if directory is None:
-        cache = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
-        directory = os.path.join(cache, "imagenet_sketch")
-    path = Path(directory) / SAMPLE_NAME
+    path = Path(directory or cache_folder()) / SAMPLE_NAME
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_zip(sample_members(), path)
