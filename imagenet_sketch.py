@@ -10,34 +10,15 @@ import datasets
 import pyarrow as pa
 from datasets.builder import Key
 
-from imagenet_sketch_tools import archive, sources
-from imagenet_sketch_tools.classes import class_names
-from imagenet_sketch_tools.errors import UserError
-
-_CITATION = """\
-@inproceedings{wang2019learning,
-  title={Learning Robust Global Representations by Penalizing Local Predictive Power},
-  author={Wang, Haohan and Ge, Songwei and Lipton, Zachary and Xing, Eric P},
-  booktitle={Advances in Neural Information Processing Systems},
-  pages={10506--10518},
-  year={2019}
-}
-"""
-
-_DESCRIPTION = """\
-ImageNet-Sketch consists of 50,889 black-and-white sketches, about 50 for each of the 1000 ImageNet-1k
-classes, found by searching Google Images for "sketch of <class name>" and cleaned by hand. It evaluates
-how well ImageNet models generalise to a shift in domain. `label` is the ImageNet-1k class index.
-"""
-
-_HOMEPAGE = "https://github.com/HaohanWang/ImageNet-Sketch"
-
-_LICENSE = "unknown"
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.dataset import archive, cache, release, sources
+from imagenet_sketch_tools.dataset.classes import class_names
+from imagenet_sketch_tools.fetch import locate
 
 IMAGE_STORAGE = pa.struct({"bytes": pa.binary(), "path": pa.string()})
 
 
-class ImagenetSketch(datasets.ArrowBasedBuilder):
+class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
     """ImageNet-Sketch, read from a local zip, an extracted folder, or a zip URL (http(s)://, hf://)."""
 
     VERSION = datasets.Version("1.0.0")
@@ -51,7 +32,7 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
-            description=_DESCRIPTION,
+            description=release.DESCRIPTION,
             features=datasets.Features(
                 {
                     "image": datasets.Image(),
@@ -60,13 +41,13 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
                 }
             ),
             supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-            citation=_CITATION,
-            license=_LICENSE,
+            homepage=release.HOMEPAGE,
+            citation=release.CITATION,
+            license=release.LICENSE,
         )
 
     def _split_generators(self, dl_manager):
-        location = sources.resolve(self.source, streaming=dl_manager.is_streaming)
+        location = locate.resolve(self.source, streaming=dl_manager.is_streaming)
         reader = archive.open_archive(location)
         try:
             members = reader.members()
@@ -110,14 +91,8 @@ class ImagenetSketch(datasets.ArrowBasedBuilder):
         finally:
             reader.close()
 
-    def download_and_prepare(self, *args, **kwargs) -> None:
-        try:
-            super().download_and_prepare(*args, **kwargs)
-        except BaseException:  # Ctrl-C included: leave nothing a cache lookup could mistake for a dataset
-            sources.remove_unfinished(self._output_dir)
-            raise
 
-
+# load() lives beside the builder it constructs so that `imagenet_sketch.load` is the one import users need.
 def load(
     source: str | None = None,
     *,
@@ -127,7 +102,7 @@ def load(
     num_proc: int | None = None,
 ) -> datasets.Dataset | datasets.IterableDataset:
     """What `load_dataset` gives: with no source, the prepared copy in the cache if any, else the mirrors."""
-    cached = sources.prepared_hash(cache_dir) if source is None else None
+    cached = cache.prepared_hash(cache_dir) if source is None else None
     builder = ImagenetSketch(source=source, cache_dir=cache_dir, **({"hash": cached} if cached else {}))
     if streaming and not cached:
         return builder.as_streaming_dataset(split)

@@ -82,7 +82,7 @@ class Run:
 def command_for(method: str, archive: str, cache_dir: str) -> list[str]:
     python = sys.executable
     cli = shutil.which("imagenet-sketch", path=os.path.dirname(python)) or shutil.which("imagenet-sketch")
-    entry = [cli] if cli else [python, "-m", "imagenet_sketch_tools.cli"]
+    entry = [cli] if cli else [python, "-m", "imagenet_sketch_tools.cli.main"]
     if method == "raw":
         return [python, "-c", RAW_READ, archive]
     if method in ("build1", "build2"):

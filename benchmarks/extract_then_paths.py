@@ -17,7 +17,7 @@ import sys
 
 import datasets
 
-from imagenet_sketch_tools.classes import class_names, label_of_wnid
+from imagenet_sketch_tools.dataset.classes import class_names, label_of_wnid
 
 
 class ExtractThenPaths(datasets.GeneratorBasedBuilder):

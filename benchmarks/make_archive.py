@@ -14,7 +14,7 @@ they do on the real 7.6 GB archive. How the images are made, and why it is hones
   nothing to make. Reuse cannot help any reader: a zip DEFLATEs each member on its own (32 KB window), so
   a member's compressed size and inflate cost are those of a fresh image.
 - Members are DEFLATED (level 6, zlib's and zip's default), written in name order with folder entries, with
-  the fixed timestamp of `package.write_zip`. write_zip itself is not used because it holds every member in
+  the fixed timestamp of `zipwriter.write_zip`. write_zip itself is not used because it holds every member in
   memory to sort them (2.5 GB here); this streams them instead, writing to OUT.partial and renaming at the end.
 """
 
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imagenet_sketch_tools.classes import class_table
-from imagenet_sketch_tools.package import FIXED_DATE_TIME, TOP_FOLDER
-from imagenet_sketch_tools.sample import sketch_jpeg
+from imagenet_sketch_tools.dataset.classes import class_table
+from imagenet_sketch_tools.dataset.sample import sketch_jpeg
+from imagenet_sketch_tools.dataset.zipwriter import FIXED_DATE_TIME, TOP_FOLDER
 
 POOL_SIZE = 256
 GRAIN_SIGMA = 4.0

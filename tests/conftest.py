@@ -1,16 +1,16 @@
-"""Fixtures: archives in the release layout made at test time, and a loopback HTTP server with Range support."""
+"""Fixtures for every test: isolated caches, archives in the release layout, loopback servers (in support/)."""
 
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from hub_server import TOKEN, HubServer
-from imagenet_sketch_tools.sample import sample_members, sketch_jpeg
-from loopback import RangeServer
+from imagenet_sketch_tools.dataset.sample import sample_members
+from support.archives import write_zip
+from support.hub_server import TOKEN, HubServer
+from support.loopback import RangeServer
 
 
 @pytest.fixture(autouse=True)
@@ -24,26 +24,6 @@ def isolated_caches(tmp_path_factory, monkeypatch):
     import datasets.config
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
-
-
-def write_zip(path: Path, members: list[tuple[str, bytes]], compression: int = zipfile.ZIP_DEFLATED) -> Path:
-    """A zip with exactly these members, in this order (unlike the packager, which sorts)."""
-    with zipfile.ZipFile(path, "w", compression=compression) as archive:
-        for name, content in members:
-            archive.writestr(name, content)
-    return path
-
-
-def class_members(wnids: list[str], per_class: int = 3, top: str = "sketch") -> list[tuple[str, bytes]]:
-    """`per_class` small sketches per wnid, named like the release."""
-    return [
-        (
-            f"{top}/{wnid}/sketch_{n}.JPEG",
-            sketch_jpeg(seed=i * 100 + n, mode="RGB" if n % 2 else "L", size=(48, 40)),
-        )
-        for i, wnid in enumerate(wnids)
-        for n in range(per_class)
-    ]
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import datasets
 import pytest
 
 import imagenet_sketch
-from conftest import class_members, write_zip
-from imagenet_sketch_tools.classes import label_of_wnid
-from imagenet_sketch_tools.errors import UserError
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.dataset.classes import label_of_wnid
+from support.archives import class_members, write_zip
 
 
 def prepare(tmp_path, source, **kwargs):

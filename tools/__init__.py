@@ -1,1 +1,5 @@
-"""Everything around the ImageNet-Sketch builder: CLI, archive access, downloads, hub export, pipeline."""
+"""Everything around the ImageNet-Sketch builder, one subpackage per concern; imports point one way:
+
+`cli` (the `imagenet-sketch` command) -> the features (`fetch`, `hub`, `inspection`, `pipeline`, `evaluation`)
+-> `dataset` (the dataset itself: classes, release facts, archives, sources, the sample) -> `common` (helpers).
+"""

@@ -1,0 +1,47 @@
+"""`imagenet-sketch download` and `build` with no source, through the CLI as users run them."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagenet_sketch_tools.cli import main as cli
+from imagenet_sketch_tools.common.files import file_sha256
+from imagenet_sketch_tools.fetch import download
+from support.loopback import HUB_ZIP_PATH
+
+
+def test_download_from_a_url_checked_against_given_figures(http_server, sample_zip, tmp_path, capsys):
+    url = http_server.serve("/a/ImageNet-Sketch.zip", sample_zip)
+    output = tmp_path / "got" / "ImageNet-Sketch.zip"
+    figures = ["--sha256", file_sha256(sample_zip), "--size", str(sample_zip.stat().st_size)]
+    assert cli.main(["download", "--mirror", url, "--output", str(output), *figures]) == 0
+    assert capsys.readouterr().out.strip() == str(output)
+    assert output.read_bytes() == sample_zip.read_bytes()
+
+
+def test_download_mismatch_is_one_line_and_exit_1(http_server, sample_zip, tmp_path, capsys):
+    url = http_server.serve("/a/ImageNet-Sketch.zip", sample_zip)
+    output = tmp_path / "got" / "ImageNet-Sketch.zip"
+    # Without --size/--sha256 the release's figures apply: the sample is not the release.
+    assert cli.main(["download", "--mirror", url, "--output", str(output)]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    expected = f"imagenet-sketch: error: 127.0.0.1:{http_server.server.server_address[1]} serves"
+    assert error.startswith(expected) and "expected 7,593,573,012" in error
+    assert not output.parent.exists() or list(output.parent.iterdir()) == []
+
+
+def test_build_with_no_source_uses_the_chain(http_server, sample_zip, monkeypatch, capsys):
+    http_server.serve(HUB_ZIP_PATH, sample_zip)
+    monkeypatch.setenv("HF_ENDPOINT", http_server.url)
+    figures = (sample_zip.stat().st_size, file_sha256(sample_zip))
+    monkeypatch.setattr(download, "release_checksum", lambda: figures)
+    assert cli.main(["build"]) == 0
+    assert capsys.readouterr().out.startswith("built ")
+    assert download.default_output().is_file()
+
+
+def test_download_rejects_a_malformed_sha256(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["download", "--sha256", "abc"])
+    assert raised.value.code == 2
+    assert "'abc' is not a sha256 (64 hexadecimal digits)" in capsys.readouterr().err

@@ -1,0 +1,141 @@
+"""The hub package export (tools/export.py): shards as push_to_hub writes them, round trip through load_dataset."""
+
+import os
+import posixpath
+import re
+
+import datasets
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+import imagenet_sketch
+from imagenet_sketch_tools.cli import main as cli
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.hub import export
+from support.archives import class_members, write_zip
+
+WNIDS = ["n01440764", "n02012849", "n03085013", "n03126707", "n03710637", "n03710721"]
+
+
+@pytest.fixture
+def built(tmp_path):
+    """The builder's train split for a generated archive of six classes, five images each."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    return imagenet_sketch.load(str(source), cache_dir=str(tmp_path / "cache"))
+
+
+def raw_rows(dataset):
+    undecoded = dataset.cast_column("image", datasets.Image(decode=False))
+    return [(row["image"]["path"], row["image"]["bytes"], row["label"], row["wnid"]) for row in undecoded]
+
+
+def expected_rows(built):
+    """The builder's rows as push_to_hub stores them: bytes untouched, the path reduced to its file name."""
+    return [(posixpath.basename(path), content, label, wnid) for path, content, label, wnid in raw_rows(built)]
+
+
+def test_shards_are_named_sized_and_chunked_as_push_to_hub(tmp_path, built):
+    plan = export.plan_shards(built, "40KB")
+    summary = export.export(built, tmp_path / "pkg", max_shard_size="40KB", progress=False)
+    files = sorted(os.listdir(tmp_path / "pkg" / "data"))
+    assert summary.shards == plan.num_shards == int(built._estimate_nbytes() / 40_000) + 1 > 1
+    assert files == [f"train-{i:05d}-of-{plan.num_shards:05d}.parquet" for i in range(plan.num_shards)]
+    assert summary.download_size == sum(os.path.getsize(tmp_path / "pkg" / "data" / name) for name in files)
+    lengths = []
+    for name in files:
+        metadata = pq.ParquetFile(tmp_path / "pkg" / "data" / name).metadata
+        assert b"content_defined_chunking" in metadata.metadata and b"huggingface" in metadata.metadata
+        assert all(metadata.row_group(i).num_rows <= plan.writer_batch_size for i in range(metadata.num_row_groups))
+        lengths.append(metadata.num_rows)
+    # contiguous shards, sizes as Dataset.shard(contiguous=True) splits them
+    assert lengths == [len(built.shard(plan.num_shards, i, contiguous=True)) for i in range(plan.num_shards)]
+
+
+def test_load_dataset_gives_the_builders_rows_and_features(tmp_path, built):
+    export.export(built, tmp_path / "pkg", max_shard_size="40KB", progress=False)
+    loaded = datasets.load_dataset(str(tmp_path / "pkg"), split="train")
+    assert loaded.features == built.features
+    assert loaded.features["label"].names == built.features["label"].names
+    assert raw_rows(loaded) == expected_rows(built)
+
+
+def test_streaming_gives_the_builders_rows(tmp_path, built):
+    export.export(built, tmp_path / "pkg", max_shard_size="40KB", progress=False)
+    streamed = datasets.load_dataset(str(tmp_path / "pkg"), split="train", streaming=True)
+    streamed = streamed.cast_column("image", datasets.Image(decode=False))
+    assert streamed.features == built.features.copy() | {"image": datasets.Image(decode=False)}
+    rows = [(row["image"]["path"], row["image"]["bytes"], row["label"], row["wnid"]) for row in streamed]
+    assert rows == expected_rows(built)
+
+
+def test_parquet_reads_without_datasets(tmp_path, built):
+    export.export(built, tmp_path / "pkg", max_shard_size="40KB", progress=False)
+    table = pq.read_table(tmp_path / "pkg" / "data")
+    expected = expected_rows(built)
+    assert table.num_rows == len(expected)
+    assert [image["bytes"] for image in table.column("image").to_pylist()] == [row[1] for row in expected]
+    pattern = str(tmp_path / "pkg" / "data" / "*.parquet")
+    counts = duckdb.sql(
+        f"SELECT wnid, label, count(*) FROM read_parquet('{pattern}') GROUP BY ALL ORDER BY wnid"
+    ).fetchall()
+    assert counts == sorted({(wnid, label, 5) for _, _, label, wnid in expected})
+    sizes = duckdb.sql(f"SELECT sum(octet_length(image.bytes)) FROM read_parquet('{pattern}')").fetchall()[0][0]
+    assert sizes == sum(len(row[1]) for row in expected)
+
+
+def test_parallel_export_writes_the_same_bytes(tmp_path, built):
+    export.export(built, tmp_path / "one", max_shard_size="40KB", progress=False)
+    export.export(built, tmp_path / "two", max_shard_size="40KB", num_proc=2, progress=False)
+    for name in ["README.md", "dataset_infos.json", *(f"data/{f}" for f in os.listdir(tmp_path / "one" / "data"))]:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def test_an_interrupted_export_leaves_nothing_that_looks_complete(tmp_path, built, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export.card, "write_package_metadata", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.export(built, tmp_path / "pkg", progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["ImageNet-Sketch.zip", "cache"]
+
+
+def test_refuses_to_write_into_a_folder_with_files(tmp_path, built):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mine.txt").write_text("keep me")
+    with pytest.raises(UserError, match="already exists"):
+        export.export(built, tmp_path / "pkg", progress=False)
+    assert os.listdir(tmp_path / "pkg") == ["mine.txt"]
+
+
+def test_command_exports_with_audit_and_reports_a_summary(tmp_path, capsys):
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS[:2], per_class=3))
+    (tmp_path / "audit.csv").write_text("path,flag\nn01440764/sketch_0.JPEG,ok\n")
+    argv = [
+        "export",
+        "--source",
+        str(source),
+        "--output",
+        str(tmp_path / "pkg"),
+        "--audit",
+        str(tmp_path / "audit.csv"),
+    ]
+    assert cli.main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"exported 6 rows in 1 shard\(s\), [\d.]+ MB of parquet .* in [\d.]+ s", out)
+    assert (tmp_path / "pkg" / "audit.csv").read_text() == (tmp_path / "audit.csv").read_text()
+    assert "(audit.csv)" in (tmp_path / "pkg" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--max-shard-size", "lots"], "is not a size"), (["--audit", "missing.csv"], "is not a file")],
+)
+def test_command_bad_options_are_one_line_errors(tmp_path, capsys, extra, message):
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS[:1], per_class=2))
+    argv = ["export", "--source", str(source), "--output", str(tmp_path / "pkg"), "--cache-dir", str(tmp_path / "c")]
+    assert cli.main(argv + extra) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("imagenet-sketch: error: ") and message in err and err.count("\n") == 1  # before any build
+    assert not (tmp_path / "pkg").exists() and not (tmp_path / "c").exists()

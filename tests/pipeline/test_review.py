@@ -1,0 +1,218 @@
+"""review: the pre-filters on generated images, the JSON API, and the page driven in a real headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imagenet_sketch_tools.dataset.sample import black_jpeg, sketch_jpeg
+from imagenet_sketch_tools.pipeline.collect import Sources, collect
+from imagenet_sketch_tools.pipeline.manifest import Manifest
+from imagenet_sketch_tools.pipeline.review import Review, make_server
+
+TENCH, GOLDFISH = "n01440764", "n01443537"
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def raw(wnid: str, n: int) -> str:
+    return f"raw/{wnid}/{n:03d}.jpg"
+
+
+@pytest.fixture
+def collected(tmp_path) -> Path:
+    """An OUT_DIR made by collect (folder backend) holding one image of each kind the pre-filters look for."""
+    original = sketch_jpeg(1)
+    tench = [
+        original,
+        black_jpeg(),
+        sketch_jpeg(2, size=(48, 40)),  # tiny
+        original,  # exact duplicate
+        jpeg(Image.open(io.BytesIO(original)), quality=45),  # the same sketch re-encoded: a near-duplicate
+        sketch_jpeg(3),
+        jpeg(Image.new("L", (160, 120), 250)),  # blank paper
+        sketch_jpeg(4),  # corrupted on disk below
+    ]
+    goldfish = [sketch_jpeg(3), sketch_jpeg(10), sketch_jpeg(11)]  # the first is also in tench
+    for wnid, images in ((TENCH, tench), (GOLDFISH, goldfish)):
+        (tmp_path / "found" / wnid).mkdir(parents=True)
+        for n, content in enumerate(images):
+            (tmp_path / "found" / wnid / f"{n}.jpg").write_bytes(content)
+    out = tmp_path / "out"
+    collect(out, [TENCH, GOLDFISH], Sources(["folder"], folder=tmp_path / "found"))
+    corrupt = out / raw(TENCH, 7)
+    corrupt.write_bytes(corrupt.read_bytes()[:200])
+    return out
+
+
+def test_prefilters_flag_what_a_curator_should_look_at(collected):
+    review = Review(collected)
+    assert review.flags == {
+        raw(TENCH, 0): [],
+        raw(TENCH, 1): ["black"],
+        raw(TENCH, 2): ["tiny"],
+        raw(TENCH, 3): [f"duplicate_of:{raw(TENCH, 0)}"],
+        raw(TENCH, 4): [f"near_duplicate_of:{raw(TENCH, 0)}"],
+        raw(TENCH, 5): [],
+        raw(TENCH, 6): ["blank"],
+        raw(TENCH, 7): ["unreadable"],
+        raw(GOLDFISH, 0): [f"duplicate_of:{raw(TENCH, 5)}"],  # exact duplicates are found across classes
+        raw(GOLDFISH, 1): [],
+        raw(GOLDFISH, 2): [],
+    }
+    flag_rows = {row["path"]: row["flags"] for row in Manifest(collected).rows("flag")}
+    assert flag_rows == {path: flags for path, flags in review.flags.items() if flags}
+    Review(collected)  # reopening adds no rows when nothing changed
+    assert len(list(Manifest(collected).rows("flag"))) == len(flag_rows)
+
+
+def test_images_are_decoded_once_per_version_and_a_changed_file_is_checked_again(collected):
+    cache = collected / ".review" / "analysis.jsonl"
+    Review(collected)
+    assert len(cache.read_text().splitlines()) == 11
+    Review(collected)
+    assert len(cache.read_text().splitlines()) == 11  # nothing decoded again
+    (collected / raw(GOLDFISH, 2)).write_bytes(black_jpeg(size=(200, 100)))  # the file changes after review
+    review = Review(collected)
+    assert len(cache.read_text().splitlines()) == 12 and review.flags[raw(GOLDFISH, 2)] == ["black"]
+    latest_flags = {row["path"]: row["flags"] for row in Manifest(collected).rows("flag")}
+    assert latest_flags[raw(GOLDFISH, 2)] == ["black"]
+
+
+@pytest.fixture
+def served(collected):
+    review = Review(collected)
+    server = make_server(review, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", review
+    server.shutdown()
+    server.server_close()
+
+
+def call(url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_api_saves_decisions_before_answering_and_refuses_what_it_should(served, collected):
+    url, review = served
+    assert review.out_dir == collected and url.startswith("http://127.0.0.1:")
+    status, classes = call(url + "/api/classes")
+    assert status == 200 and [(c["wnid"], c["images"], c["undecided"]) for c in classes["classes"]] == [
+        (TENCH, 8, 8),
+        (GOLDFISH, 3, 3),
+    ]
+    status, row = call(url + "/api/decision", {"path": raw(TENCH, 1), "decision": "reject", "reason": "unusable"})
+    assert status == 200 and row["decision"] == "reject"
+    assert list(Manifest(collected).rows("decision"))[-1] == row  # in the manifest by the time the answer came
+    assert call(url + "/api/decision", {"path": raw(TENCH, 2), "decision": "reject"})[0] == 400  # no reason
+    assert call(url + "/api/decision", {"path": "manifest.jsonl", "decision": "keep"})[0] == 400
+    assert call(url + "/thumb?path=../../etc/passwd")[0] == 404  # only collected images are served
+    assert call(url + f"/thumb?path={raw(TENCH, 7)}")[0] == 422  # the corrupted one
+    with urllib.request.urlopen(url + f"/thumb?path={raw(TENCH, 0)}") as response:
+        assert Image.open(io.BytesIO(response.read())).format == "JPEG"
+    _, tench = call(url + f"/api/class?wnid={TENCH}")
+    assert [image["decision"] for image in tench["images"]][:3] == [None, "reject", None]
+    assert tench["query"] == "sketch of tench"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (apt-get install -y chromium)")
+def test_curator_session_in_a_real_browser_is_saved_and_shown_again(served, collected, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(url)
+        expect(page.locator("#title")).to_contain_text(f"tench, Tinca tinca ({TENCH}), class 1 of 2")
+        expect(page.locator("#query")).to_have_text('searched for "sketch of tench"')
+        cards = page.locator(".card")
+        expect(cards).to_have_count(8)
+        expect(page.locator(f'.card[data-path="{raw(TENCH, 1)}"] .badge')).to_have_text("black")
+        expect(page.locator(f'.card[data-path="{raw(TENCH, 4)}"] .badge')).to_have_text("near-duplicate of 000.jpg")
+
+        cards.nth(1).click()  # reason: the default, irrelevant
+        expect(page.locator("#status")).to_have_text("saved: reject 001.jpg")
+        page.get_by_label("2 similar class").check()
+        cards.nth(2).click()
+        expect(page.locator("#status")).to_have_text("saved: reject 002.jpg")
+        page.keyboard.press("3")  # reason: duplicate
+        page.keyboard.press("j")  # cursor from 002 to 003
+        page.keyboard.press("x")
+        expect(page.locator("#status")).to_have_text("saved: reject 003.jpg")
+        expect(page.locator(".card.reject")).to_have_count(3)
+        page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+        page.keyboard.press("n")
+        expect(page.locator("#title")).to_contain_text(f"goldfish, Carassius auratus ({GOLDFISH}), class 2 of 2")
+        browser.close()
+
+    decisions = [(row["path"], row["decision"], row["reason"]) for row in Manifest(collected).rows("decision")]
+    assert decisions[:3] == [
+        (raw(TENCH, 1), "reject", "irrelevant"),
+        (raw(TENCH, 2), "reject", "similar class"),
+        (raw(TENCH, 3), "reject", "duplicate"),
+    ]
+    assert decisions[3:] == [(raw(TENCH, n), "keep", "") for n in (0, 4, 5, 6, 7)]  # N kept what was left
+    assert Manifest(collected).rejected() == {raw(TENCH, 1), raw(TENCH, 2), raw(TENCH, 3)}
+
+    with sync_playwright() as playwright:  # a new browser: everything shown comes from the manifest
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        expect(page.locator("#title")).to_contain_text(GOLDFISH)  # the first class with undecided images
+        page.keyboard.press("p")
+        expect(page.locator("#title")).to_contain_text(TENCH)
+        rejected = page.locator(".card.reject")
+        expect(rejected).to_have_count(3)
+        assert [rejected.nth(i).get_attribute("data-reason") for i in range(3)] == [
+            "irrelevant",
+            "similar class",
+            "duplicate",
+        ]
+        expect(page.locator(".card.keep")).to_have_count(5)
+        expect(page.locator("#counts")).to_have_text("8 images, 3 rejected, 0 undecided")
+        browser.close()
+
+
+def test_cli_review_says_what_is_missing_in_one_line(tmp_path, served, capsys):
+    from imagenet_sketch_tools.cli.main import main
+
+    assert main(["review", str(tmp_path / "empty")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == f"imagenet-sketch: error: no collected images in {tmp_path / 'empty'}; " + (
+        f"run `imagenet-sketch collect {tmp_path / 'empty'}` first"
+    )
+    url, review = served
+    busy_port = url.rsplit(":", 1)[1]
+    assert main(["review", str(review.out_dir), "--port", busy_port]) == 1
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in capsys.readouterr().err

@@ -1,0 +1,5 @@
+import sys
+
+from imagenet_sketch_tools.main import main
+
+sys.exit(main())

@@ -1,0 +1,28 @@
+"""Options shared by the commands that read a source."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--source", help="ImageNet-Sketch.zip, its extracted folder, or a zip URL (http(s)://, hf://)")
+    where.add_argument("--sample", action="store_true", help="use the embedded sample archive (a few classes)")
+    parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
+    parser.add_argument("--num-proc", type=int, default=None, help="processes for the build (default: 1)")
+
+
+def source_of(args: argparse.Namespace) -> str | None:
+    if args.sample:
+        from imagenet_sketch_tools.dataset.sample import sample_archive
+
+        return sample_archive()
+    return args.source
+
+
+def prepared(args: argparse.Namespace):
+    """The prepared train split for the command's source options, built first if needed."""
+    import imagenet_sketch
+
+    return imagenet_sketch.load(source_of(args), cache_dir=args.cache_dir, num_proc=args.num_proc)

@@ -1,0 +1,1 @@
+"""Helpers every concern shares: the user-facing error, file-system rules, decoding images."""

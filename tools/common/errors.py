@@ -1,0 +1,29 @@
+"""The one exception type whose message is shown to users as is, and how to find it inside wrapped errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+class UserError(Exception):
+    """Bad input or an unmet precondition; the message is one line saying what is wrong and what to do."""
+
+
+def causes(error: BaseException | None) -> Iterator[BaseException]:
+    """`error`, then what caused it, and so on: datasets, process pools and huggingface_hub wrap what happened."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def cause_of(error: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """The first `kind` in `error`'s chain of causes."""
+    return next((cause for cause in causes(error) if isinstance(cause, kind)), None)
+
+
+def user_message(error: BaseException) -> str | None:
+    """The UserError behind `error`, as one line, or None."""
+    cause = cause_of(error, UserError)
+    return " ".join(str(cause).split()) if cause else None

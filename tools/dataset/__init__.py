@@ -1,0 +1,1 @@
+"""The dataset itself: the class table, the release's facts, reading and writing archives, sources, the sample."""

@@ -1,0 +1,1 @@
+"""Getting the release archive: the verified, resumable download and the mirror chain."""

@@ -1,0 +1,1 @@
+"""The Hugging Face hub package: parquet export, dataset card, push."""

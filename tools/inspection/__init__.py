@@ -1,0 +1,1 @@
+"""Looking at a dataset: counts and image checks (info, verify) and contact sheets (peek)."""

@@ -1,0 +1,1 @@
+"""The authors' pipeline, runnable again: collect -> review -> augment -> package -> audit."""
