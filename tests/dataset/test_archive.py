@@ -1,11 +1,15 @@
 import os
+import shutil
 import struct
+import subprocess
 import tracemalloc
 import zipfile
 from pathlib import Path
 
+import datasets
 import pytest
 
+import imagenet_sketch
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset import archive as archive_module
@@ -205,3 +209,68 @@ def test_a_member_announcing_an_absurd_size_is_refused_before_allocating_it(tmp_
     assert len(errors) == 1 and f"member '{members[1][0]}'" in errors[0] and f"announces {size:,} bytes" in errors[0]
     code, err = build(capsys, path, tmp_path / "cache")
     assert_refused(code, err, tmp_path / "cache", "no image has")
+
+
+# --- ZIP64 and data descriptors: what `zip`, streaming writers and archives beyond 4 GiB use ---
+
+
+def as_zipfile_reads(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as opened:
+        return {info.filename: opened.read(info) for info in opened.infolist() if not info.is_dir()}
+
+
+def as_we_read(path: Path) -> dict[str, bytes]:
+    archive = open_archive(str(path))
+    try:
+        return {member.source_name: content for member, content in archive.read(archive.members())}
+    finally:
+        archive.close()
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+@pytest.mark.parametrize("force_zip64, descriptors", [(True, False), (False, True), (True, True)])
+def test_zip64_and_data_descriptor_members_read_as_zipfile_reads_them(tmp_path, compression, force_zip64, descriptors):
+    members = class_members(["n01443537", "n01440764"], per_class=3)
+    path = write_zip_as(tmp_path / "a.zip", members, compression, force_zip64=force_zip64, descriptors=descriptors)
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as opened:
+        infos = opened.infolist()
+    # the zip really is what the test says: sizes only in a ZIP64 extra field, and/or only after the data
+    assert all(bool(info.flag_bits & 0x08) == descriptors for info in infos)
+    local_sizes = [data[info.header_offset + 18 : info.header_offset + 26] for info in infos]
+    assert all((sizes == b"\xff" * 8) == force_zip64 for sizes in local_sizes if not descriptors)
+    assert as_we_read(path) == as_zipfile_reads(path) == dict(members)
+
+
+def test_a_build_of_a_zip64_zip_with_data_descriptors_stores_the_members_untouched(tmp_path):
+    members = class_members(["n01443537", "n01440764"], per_class=3)
+    path = write_zip_as(tmp_path / "a.zip", members, force_zip64=True, descriptors=True)
+    builder = imagenet_sketch.ImagenetSketch(source=str(path), cache_dir=str(tmp_path / "cache"))
+    builder.download_and_prepare()
+    dataset = builder.as_dataset("train").cast_column("image", datasets.Image(decode=False))
+    stored = {row["image"]["path"]: row["image"]["bytes"] for row in dataset}
+    assert stored == {name.removeprefix("sketch/"): content for name, content in as_zipfile_reads(path).items()}
+
+
+def test_members_beyond_4_gib_are_read(tmp_path):
+    members = class_members(["n01440764", "n01443537"], per_class=2)
+    # a sparse hole: the file is 4.5 GiB long but takes a few kilobytes on disk
+    path = write_zip_as(tmp_path / "a.zip", members, holes={1: 9 << 29})
+    with zipfile.ZipFile(path) as opened:
+        beyond = [info for info in opened.infolist() if info.header_offset > 0xFFFFFFFF]
+    assert len(beyond) == 3  # their offsets are in ZIP64 extra fields of the central directory
+    assert as_we_read(path) == dict(members)
+
+
+@pytest.mark.skipif(shutil.which("zip") is None, reason="Info-ZIP `zip` is not installed")
+def test_a_zip_streamed_by_info_zip_is_read_as_zipfile_reads_it(tmp_path):
+    for name, content in class_members(["n01440764", "n01443537"], per_class=3):
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / name).write_bytes(content)
+    # `zip -` writes to a pipe it cannot seek back in: data descriptors (and ZIP64 records) like streaming tools
+    streamed = subprocess.run(["zip", "-q", "-r", "-", "sketch"], cwd=tmp_path / "src", capture_output=True, check=True)
+    path = tmp_path / "streamed.zip"
+    path.write_bytes(streamed.stdout)
+    with zipfile.ZipFile(path) as opened:
+        assert all(info.flag_bits & 0x08 for info in opened.infolist() if not info.is_dir())
+    assert as_we_read(path) == as_zipfile_reads(path) and len(as_zipfile_reads(path)) == 6
