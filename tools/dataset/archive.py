@@ -202,7 +202,8 @@ class ZipArchive:
             path = image_path(info.filename)
             if path is None:
                 continue
-            _refuse_absurd_sizes(info, self.location)
+            if info.file_size > RATIO_FLOOR or info.compress_size > RATIO_FLOOR:  # the rest cannot be absurd
+                _refuse_absurd_sizes(info, self.location)
             end = min(end, info.header_offset + MAX_LOCAL_HEADER + info.compress_size)
             entry = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
             found.append(Member(path, path.split("/")[0], entry, info.filename))
