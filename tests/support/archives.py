@@ -26,3 +26,37 @@ def class_members(wnids: list[str], per_class: int = 3, top: str = "sketch") -> 
         for i, wnid in enumerate(wnids)
         for n in range(per_class)
     ]
+
+
+class Unseekable:
+    """A file zipfile cannot seek back in, so it writes each member's sizes and CRC in a data descriptor after
+    its data, as streaming tools (`zip -` to a pipe, many writers) do."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def write(self, data: bytes) -> int:
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def write_zip_as(
+    path: Path,
+    members: list[tuple[str, bytes]],
+    compression: int = zipfile.ZIP_DEFLATED,
+    *,
+    force_zip64: bool = False,
+    descriptors: bool = False,
+    holes: dict[int, int] | None = None,
+) -> Path:
+    """Like write_zip, with ZIP64 extra fields on every member, data descriptors, and/or `holes`: {index: n}
+    leaves n unclaimed bytes (sparse, so free on disk) before member `index`, as an edited or hostile zip has."""
+    with open(path, "wb") as file, zipfile.ZipFile(Unseekable(file) if descriptors else file, "w", compression) as zf:
+        for index, (name, content) in enumerate(members):
+            # zipfile writes the next member at start_dir: moving it on leaves a hole (seekable files only)
+            zf.start_dir += (holes or {}).get(index, 0)
+            with zf.open(name, "w", force_zip64=force_zip64) as member:
+                member.write(content)
+    return path

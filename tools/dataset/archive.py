@@ -30,8 +30,17 @@ except ImportError:  # zlib gives the same bytes, slower
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 SKIPPED_NAMES = {"Thumbs.db", "__MACOSX"}
 LOCAL_HEADER = struct.Struct("<4s22xHH")
+# A local header is at most this long: its fixed part, then a name and an extra field of up to 64 KiB each.
+MAX_LOCAL_HEADER = LOCAL_HEADER.size + 2 * 0xFFFF
 # Members closer than this are fetched in one read rather than two.
 MAX_GAP = 1 << 20
+# No single read is longer than this (unless one member alone is): memory follows this cap, not the zip's layout.
+MAX_READ = 64 << 20
+# No image is this large; a member announcing more is corrupt or a zip bomb, refused before anything is allocated.
+MAX_MEMBER_SIZE = 256 << 20
+# JPEG and PNG barely deflate; beyond this ratio (past a small size any image may reach) a member is a bomb.
+MAX_RATIO = 100
+RATIO_FLOOR = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,7 @@ class FolderArchive:
                 path = image_path(relative)
                 if path is not None:
                     found.append(Member(path, path.split("/")[0], file_path, relative))
-        return sorted(found, key=lambda member: sort_key(member.path))
+        return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
         for member in members:
@@ -185,28 +194,35 @@ class ZipArchive:
                 "all: download it again"
             ) from None
         infos = sorted(directory.infolist(), key=lambda info: info.header_offset)
-        # A member's bytes end where the next member (or, for the last, the central directory) begins.
+        # A member's bytes end where the next member (or, for the last, the central directory) begins, and never
+        # past its longest possible header and its compressed size: bytes no member claims are not read.
         ends = [info.header_offset for info in infos[1:]] + [directory.start_dir]
         found = []
         for info, end in zip(infos, ends):
             path = image_path(info.filename)
             if path is None:
                 continue
+            if info.file_size > RATIO_FLOOR or info.compress_size > RATIO_FLOOR:  # the rest cannot be absurd
+                _refuse_absurd_sizes(info, self.location)
+            end = min(end, info.header_offset + MAX_LOCAL_HEADER + info.compress_size)
             entry = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
             found.append(Member(path, path.split("/")[0], entry, info.filename))
-        return sorted(found, key=lambda member: sort_key(member.path))
+        return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
         """The members' decompressed bytes, in the order given, one read per run of neighbouring members."""
         members = list(members)
         contents: dict[str, bytes] = {}
         for run in _runs(sorted(members, key=lambda member: member.where.offset)):
-            start = run[0].where.offset
-            blob = memoryview(self._read_span(start, max(member.where.end for member in run)))
-            for member in run:
-                contents[member.path] = _inflate(member, blob, start, self.location)
+            contents.update(self._read_run(run))
         for member in members:
             yield member, contents.pop(member.path)
+
+    def _read_run(self, run: list[Member]) -> dict[str, bytes]:
+        # A function of its own so the span is freed before the next is read: one span in memory at a time.
+        start = run[0].where.offset
+        blob = memoryview(self._read_span(start, max(member.where.end for member in run)))
+        return {member.path: _inflate(member, blob, start, self.location) for member in run}
 
     def _read_span(self, start: int, end: int) -> bytes:
         try:
@@ -219,10 +235,36 @@ class ZipArchive:
         self._file.close()
 
 
+def _refuse_duplicates(members: list[Member], location: str) -> list[Member]:
+    """`members` (sorted by path), if no two of them are the same image; one would silently replace the other."""
+    for previous, member in zip(members, members[1:]):
+        if previous.path == member.path:
+            both = (
+                f"'{member.source_name}' twice"
+                if previous.source_name == member.source_name
+                else f"both '{previous.source_name}' and '{member.source_name}'"
+            )
+            raise UserError(f"'{location}' holds {both}, the same image {member.path}; remove one of them")
+    return members
+
+
+def _refuse_absurd_sizes(info: zipfile.ZipInfo, location: str) -> None:
+    """Refuse a member whose announced sizes no image has, before a buffer of that size is allocated."""
+    size, compressed = info.file_size, info.compress_size
+    if max(size, compressed) > MAX_MEMBER_SIZE or size > max(RATIO_FLOOR, MAX_RATIO * compressed):
+        raise UserError(
+            f"member '{info.filename}' of '{location}' announces {size:,} bytes from {compressed:,} compressed, "
+            "which no image has; the archive is corrupt or hostile: get it again from a trusted source"
+        )
+
+
 def _runs(members: list[Member]) -> Iterator[list[Member]]:
+    """Members (sorted by offset) in runs read at once: neighbours closer than MAX_GAP, spanning at most MAX_READ."""
     run: list[Member] = []
     for member in members:
-        if run and member.where.offset - run[-1].where.end > MAX_GAP:
+        if run and (
+            member.where.offset - run[-1].where.end > MAX_GAP or member.where.end - run[0].where.offset > MAX_READ
+        ):
             yield run
             run = []
         run.append(member)
@@ -268,7 +310,8 @@ def crc32(data: bytes | memoryview) -> int:
 def _decompress(data: memoryview, size: int) -> bytes:
     """Raw DEFLATE data inflated; `size` (from the central directory) is what it should inflate to."""
     if libdeflate is None:
-        return zlib.decompress(data, -15, max(size, 1))
+        # At most one byte more than announced (enough to tell it is wrong): zlib.decompress would grow without bound.
+        return zlib.decompressobj(-15).decompress(data, size + 1)
     # libdeflate inflates into a buffer of the announced size; a larger result fails, a smaller one is
     # caught by the size check. It returns a bytearray: bytes() is one memcpy, cheap beside the inflate.
     return bytes(libdeflate.deflate_decompress(data, max(size, 1)))

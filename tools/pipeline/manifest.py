@@ -11,11 +11,12 @@ Every row has `event` and `time`. Paths are relative to the manifest's folder. E
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from imagenet_sketch_tools.common.jsonlines import JsonLines
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -24,27 +25,19 @@ class Manifest:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self.path = self.folder / MANIFEST_NAME
+        self._lines = JsonLines(self.path)
 
     def append(self, event: str, **fields) -> dict:
         """Add one row and make it durable before returning."""
         row = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(row, sort_keys=True) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        self._lines.append(row)
         return row
 
     def rows(self, event: str | None = None) -> Iterator[dict]:
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8") as file:
-            for line in file:
-                # A line cut short by a crash is the last one; it is ignored rather than fatal.
-                if line.endswith("\n"):
-                    row = json.loads(line)
-                    if event is None or row["event"] == event:
-                        yield row
+        """The rows in order (a last line cut short by a crash is skipped), all or those of one event."""
+        for row in self._lines.rows():
+            if event is None or row["event"] == event:
+                yield row
 
     def decisions(self) -> dict[str, str]:
         """The latest decision for each path that has one."""

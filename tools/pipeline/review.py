@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.images import decode, tone
+from imagenet_sketch_tools.common.jsonlines import JsonLines
 from imagenet_sketch_tools.dataset.classes import class_table, label_of_wnid
 from imagenet_sketch_tools.pipeline.manifest import Manifest
 
@@ -85,21 +86,17 @@ def analyse(out_dir: Path, paths: list[str]) -> dict[str, tuple[list[str], objec
     import imagehash
     from tqdm import tqdm
 
-    cache_path = out_dir / ANALYSIS_CACHE
-    cached = {}
-    if cache_path.exists():
-        with open(cache_path, encoding="utf-8") as cache_file:
-            # a line cut short by a crash is simply computed again
-            cached = {row["key"]: row for row in map(json.loads, filter(lambda line: line.endswith("\n"), cache_file))}
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    cache = JsonLines(out_dir / ANALYSIS_CACHE)
+    # a line cut short by a crash is skipped, so that image is simply analysed again
+    cached = {row["key"]: row for row in cache.rows()}
     results = {}
-    with open(cache_path, "a", encoding="utf-8") as cache_file:
+    with cache.appending() as add_to_cache:
         for path in tqdm(paths, desc="review: checking images", unit="img", leave=False, disable=None):
             key = file_version(out_dir, path)
             if key not in cached:
                 flags, phash = image_flags(out_dir / path)
                 cached[key] = {"key": key, "flags": flags, "phash": None if phash is None else str(phash)}
-                cache_file.write(json.dumps(cached[key]) + "\n")
+                add_to_cache(cached[key])
             row = cached[key]
             results[path] = (list(row["flags"]), row["phash"] and imagehash.hex_to_hash(row["phash"]))
     return results
