@@ -167,3 +167,24 @@ def test_hf_url_source_reads_the_zip_on_the_hub_by_ranges(tmp_path, sample_zip, 
     url = "hf://datasets/sketches/release/data/ImageNet-Sketch.zip"
     assert rows(prepare(tmp_path / "hf", url)) == rows(prepare(tmp_path / "local", sample_zip))
     assert hub.ranges, "the zip was not read by ranges"
+
+
+def test_editing_a_class_folder_gives_a_fresh_copy(tmp_path, sample_zip):
+    with zipfile.ZipFile(sample_zip) as archive:
+        archive.extractall(tmp_path / "extracted")
+    root = tmp_path / "extracted" / "sketch"
+    first = dict((path, content) for path, content, *_ in rows(prepare(tmp_path, root)))
+    edited = root / "n01440764" / "sketch_0.JPEG"
+    edited.write_bytes(class_members(["n01440764"], 1)[0][1])  # new bytes; the root folder's own mtime is unchanged
+    (root / "n02012849" / "sketch_4.JPEG").write_bytes(edited.read_bytes())
+    again = dict((path, content) for path, content, *_ in rows(prepare(tmp_path, root)))
+    assert again["n01440764/sketch_0.JPEG"] == edited.read_bytes() != first["n01440764/sketch_0.JPEG"]
+    assert len(again) == len(first) + 1
+
+
+def test_a_replaced_remote_zip_is_not_served_from_the_old_copy(tmp_path, http_server):
+    wnids = sorted(label_of_wnid())[:3]
+    url = http_server.serve("/ImageNet-Sketch.zip", write_zip(tmp_path / "old.zip", class_members(wnids)))
+    assert prepare(tmp_path, url).num_rows == 9
+    http_server.serve("/ImageNet-Sketch.zip", write_zip(tmp_path / "new.zip", class_members(wnids, per_class=4)))
+    assert prepare(tmp_path, url).num_rows == 12

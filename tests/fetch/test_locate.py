@@ -24,7 +24,10 @@ def hub(http_server, sample_zip, monkeypatch):
 
 def test_hub_url_follows_hf_endpoint(monkeypatch):
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    assert release.hub_url().startswith("https://huggingface.co/datasets/imagenet_sketch/")
+    assert (
+        release.hub_url()
+        == "https://huggingface.co/datasets/songweig/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip"
+    )
     monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example/")
     assert release.hub_url() == "http://mirror.example" + HUB_ZIP_PATH
     assert locate.resolve(sources.DEFAULT_SOURCE) == "http://mirror.example" + HUB_ZIP_PATH
