@@ -6,6 +6,8 @@ hold, so a model's prediction compares to `label` directly. Images are the archi
 
 from __future__ import annotations
 
+import os
+
 import datasets
 import pyarrow as pa
 from datasets.builder import Key
@@ -13,22 +15,57 @@ from datasets.builder import Key
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset import archive, cache, release, sources
 from imagenet_sketch_tools.dataset.classes import class_names
+from imagenet_sketch_tools.dataset.sample import sample_archive
 from imagenet_sketch_tools.fetch import locate
 
 IMAGE_STORAGE = pa.struct({"bytes": pa.binary(), "path": pa.string()})
+SAMPLE_CONFIG = "sample"
+
+
+def source_of_config(config: str, source: str | None) -> str:
+    """What a config reads: `sample` the embedded sample archive, any other the source given, else the release."""
+    if config == SAMPLE_CONFIG:
+        if source is not None:
+            raise UserError(f"the {SAMPLE_CONFIG} config reads the embedded sample archive; give no source with it")
+        return sample_archive()
+    return sources.DEFAULT_SOURCE if source is None else str(source)
 
 
 class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
-    """ImageNet-Sketch, read from a local zip, an extracted folder, or a zip URL (http(s)://, hf://)."""
+    """ImageNet-Sketch, read from a local zip, an extracted folder, or a zip URL (http(s)://, hf://).
+
+    Config `default` is the release (or the user's archive given as `source`); config `sample` is the embedded
+    sample archive, a copy of its own so that it never stands in for the release.
+    """
 
     VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIGS = [
+        datasets.BuilderConfig(name="default", version=VERSION, description="the release, or the archive given"),
+        datasets.BuilderConfig(name=SAMPLE_CONFIG, version=VERSION, description="the embedded sample (six classes)"),
+    ]
+    DEFAULT_CONFIG_NAME = "default"
 
     def __init__(self, *args, source: str | None = None, **kwargs):
         # The source is a builder argument, not a config field: a config field would change the config id
         # from `default`, and load_dataset("imagenet_sketch") could no longer find the prepared copy.
-        self.source = sources.DEFAULT_SOURCE if source is None else str(source)
-        kwargs.setdefault("hash", sources.fingerprint(self.source))
+        config = kwargs.get("config_name") or self.DEFAULT_CONFIG_NAME
+        self.source = source_of_config(config, source)
+        kwargs.setdefault("hash", sources.fingerprint(self.source, config))
         super().__init__(*args, **kwargs)
+
+    def download_and_prepare(self, *args, **kwargs) -> None:
+        if self.source == sources.DEFAULT_SOURCE and not os.path.exists(self._cache_dir):
+            self._key_by(locate.resolve(self.source, streaming=False))
+        super().download_and_prepare(*args, **kwargs)
+        if self.config.name == SAMPLE_CONFIG:
+            cache.date_as_sample(self._output_dir)
+
+    def _key_by(self, location: str) -> None:
+        """Read the release from `location` and key its copy by it: a verified download and Kaggle's extracted
+        folder (not checkable against the zip's sha256) are different copies, never mistaken for each other."""
+        self.source = location
+        self.hash = sources.fingerprint(location, self.config.name)
+        self._cache_dir = self._build_cache_dir()
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
@@ -96,15 +133,19 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
 def load(
     source: str | None = None,
     *,
+    name: str = "default",
     split: str = "train",
     streaming: bool = False,
     cache_dir: str | None = None,
     num_proc: int | None = None,
 ) -> datasets.Dataset | datasets.IterableDataset:
-    """What `load_dataset` gives: with no source, the prepared copy in the cache if any, else the mirrors."""
-    cached = cache.prepared_hash(cache_dir) if source is None else None
-    builder = ImagenetSketch(source=source, cache_dir=cache_dir, **({"hash": cached} if cached else {}))
-    if streaming and not cached:
+    """What `load_dataset("imagenet_sketch", name)` gives. `name` is the config: `default` (the release, or
+    `source`) or `sample` (the embedded sample). With no source, the prepared copy of that config that datasets'
+    own cache lookup picks, if any; else the release from its mirrors."""
+    found = cache.prepared_copy(cache_dir, name) if source is None else None
+    copy = {"version": datasets.Version(found[0]), "hash": found[1]} if found else {}
+    builder = ImagenetSketch(source=source, config_name=name, cache_dir=cache_dir, **copy)
+    if streaming and not found:
         return builder.as_streaming_dataset(split)
     builder.download_and_prepare(num_proc=num_proc)
     dataset = builder.as_dataset(split)

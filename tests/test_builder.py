@@ -167,3 +167,41 @@ def test_hf_url_source_reads_the_zip_on_the_hub_by_ranges(tmp_path, sample_zip, 
     url = "hf://datasets/sketches/release/data/ImageNet-Sketch.zip"
     assert rows(prepare(tmp_path / "hf", url)) == rows(prepare(tmp_path / "local", sample_zip))
     assert hub.ranges, "the zip was not read by ranges"
+
+
+def test_editing_a_class_folder_gives_a_fresh_copy(tmp_path, sample_zip):
+    with zipfile.ZipFile(sample_zip) as archive:
+        archive.extractall(tmp_path / "extracted")
+    root = tmp_path / "extracted" / "sketch"
+    first = dict((path, content) for path, content, *_ in rows(prepare(tmp_path, root)))
+    edited = root / "n01440764" / "sketch_0.JPEG"
+    edited.write_bytes(class_members(["n01440764"], 1)[0][1])  # new bytes; the root folder's own mtime is unchanged
+    (root / "n02012849" / "sketch_4.JPEG").write_bytes(edited.read_bytes())
+    again = dict((path, content) for path, content, *_ in rows(prepare(tmp_path, root)))
+    assert again["n01440764/sketch_0.JPEG"] == edited.read_bytes() != first["n01440764/sketch_0.JPEG"]
+    assert len(again) == len(first) + 1
+
+
+def test_a_replaced_remote_zip_is_not_served_from_the_old_copy(tmp_path, http_server):
+    wnids = sorted(label_of_wnid())[:3]
+    url = http_server.serve("/ImageNet-Sketch.zip", write_zip(tmp_path / "old.zip", class_members(wnids)))
+    assert prepare(tmp_path, url).num_rows == 9
+    http_server.serve("/ImageNet-Sketch.zip", write_zip(tmp_path / "new.zip", class_members(wnids, per_class=4)))
+    assert prepare(tmp_path, url).num_rows == 12
+
+
+def test_load_and_load_dataset_pick_the_same_prepared_copy(tmp_path):
+    cache = tmp_path / "cache"
+    wnids = sorted(label_of_wnid())[:4]
+    first = prepare(tmp_path, write_zip(tmp_path / "three.zip", class_members(wnids[:3])))
+    prepare(tmp_path, write_zip(tmp_path / "four.zip", class_members(wnids)))  # prepared last
+    # A map on the first copy writes its cache file into that copy's folder: datasets now ranks it first.
+    first.map(lambda row: row, load_from_cache_file=False)
+    script = (
+        f"import datasets; print(datasets.load_dataset('imagenet_sketch', cache_dir={str(cache)!r}, split='train')"
+        ".num_rows)"
+    )
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) == imagenet_sketch.load(cache_dir=str(cache)).num_rows == 9

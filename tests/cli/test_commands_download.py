@@ -19,6 +19,17 @@ def test_download_from_a_url_checked_against_given_figures(http_server, sample_z
     assert output.read_bytes() == sample_zip.read_bytes()
 
 
+def test_download_of_another_archive_given_only_its_sha256(http_server, sample_zip, tmp_path, capsys):
+    url = http_server.serve("/a/other.zip", sample_zip)
+    output = tmp_path / "got" / "other.zip"
+    # The sha256 describes this archive: the release's size must not refuse it.
+    assert cli.main(["download", "--mirror", url, "--output", str(output), "--sha256", file_sha256(sample_zip)]) == 0
+    assert output.read_bytes() == sample_zip.read_bytes()
+    code = cli.main(["download", "--mirror", url, "--output", str(tmp_path / "bad.zip"), "--sha256", "0" * 64])
+    assert code == 1 and "expected " + "0" * 64 in capsys.readouterr().err
+    assert not (tmp_path / "bad.zip").exists()
+
+
 def test_download_mismatch_is_one_line_and_exit_1(http_server, sample_zip, tmp_path, capsys):
     url = http_server.serve("/a/ImageNet-Sketch.zip", sample_zip)
     output = tmp_path / "got" / "ImageNet-Sketch.zip"

@@ -94,3 +94,21 @@ def test_command_prints_size_and_sha256(tmp_path, capsys):
     assert main(["package", str(tmp_path / "out"), "--output", str(tmp_path / "x.zip")]) == 0
     out = capsys.readouterr().out
     assert f"{os.path.getsize(tmp_path / 'x.zip'):,} bytes" in out and file_sha256(tmp_path / "x.zip") in out
+
+
+def test_a_package_that_fails_midway_leaves_nothing_behind(tmp_path):
+    extracted(tmp_path / "out")
+    # /proc/self/mem is a regular file whose read fails even for root: a member unreadable halfway through.
+    (tmp_path / "out" / WNIDS[1] / "sketch_9.JPEG").symlink_to("/proc/self/mem")
+    (tmp_path / "dist").mkdir()
+    with pytest.raises(OSError):
+        package_folder(tmp_path / "out", tmp_path / "dist" / "ImageNet-Sketch.zip")
+    assert list((tmp_path / "dist").iterdir()) == []
+
+
+def test_write_zip_removes_its_temporary_file_when_a_member_is_missing(tmp_path):
+    members = [(name, content) for name, content in class_members(WNIDS, per_class=2)]
+    members.insert(3, ("sketch/n02012849/sketch_7.JPEG", tmp_path / "vanished.JPEG"))  # deleted after listing
+    with pytest.raises(FileNotFoundError):
+        write_zip(members, tmp_path / "a.zip")
+    assert [path.name for path in tmp_path.iterdir()] == []

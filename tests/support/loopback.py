@@ -7,10 +7,13 @@ Tests register paths with `serve(url_path, file_or_bytes)` and read `requests` t
 `handler.send_content` / `handler.send_page`, and sees the query in `handler.query`.
 `serve` also takes how to answer, as a misbehaving image host would: a `content_type`, a `delay` in seconds
 before answering, or `failures`: a list of (status, headers) answered first, one per request, before the file.
+A served file carries an ETag (from its bytes) and a Last-Modified (when it was served), as static hosts send them.
 """
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import re
 import threading
 import time
@@ -33,6 +36,7 @@ class RangeServer:
         self.content_types: dict[str, str] = {}
         self.delays: dict[str, float] = {}
         self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.validators: dict[str, dict[str, str]] = {}  # path -> ETag and Last-Modified of the file served there
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.request_headers: list[dict[str, str]] = []  # every request's headers, in the order of `requests`
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -55,6 +59,10 @@ class RangeServer:
     ) -> str:
         self.files[path] = content.read_bytes() if isinstance(content, Path) else content
         self.content_types[path], self.delays[path], self.failures[path] = content_type, delay, list(failures or [])
+        self.validators[path] = {
+            "ETag": '"' + hashlib.sha256(self.files[path]).hexdigest()[:32] + '"',
+            "Last-Modified": email.utils.formatdate(usegmt=True),
+        }
         if cut_after is not None:
             self.cuts[path] = cut_after
         return self.url + path
@@ -107,7 +115,7 @@ class RangeServer:
                 elif path in owner.files:
                     self.send_content(
                         owner.files[path],
-                        {"Content-Type": owner.content_types[path]},
+                        {"Content-Type": owner.content_types[path], **owner.validators[path]},
                         cut_after=owner.cuts.pop(path, None),
                     )
                 else:

@@ -8,12 +8,15 @@ import argparse
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--source", help="ImageNet-Sketch.zip, its extracted folder, or a zip URL (http(s)://, hf://)")
-    where.add_argument("--sample", action="store_true", help="use the embedded sample archive (a few classes)")
+    where.add_argument(
+        "--sample", action="store_true", help="the sample config: the embedded sample archive (a few classes)"
+    )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
     parser.add_argument("--num-proc", type=int, default=None, help="processes for the build (default: 1)")
 
 
 def source_of(args: argparse.Namespace) -> str | None:
+    """The archive to read directly (peek): the sample's with --sample."""
     if args.sample:
         from imagenet_sketch_tools.dataset.sample import sample_archive
 
@@ -25,4 +28,5 @@ def prepared(args: argparse.Namespace):
     """The prepared train split for the command's source options, built first if needed."""
     import imagenet_sketch
 
-    return imagenet_sketch.load(source_of(args), cache_dir=args.cache_dir, num_proc=args.num_proc)
+    config = imagenet_sketch.SAMPLE_CONFIG if args.sample else "default"
+    return imagenet_sketch.load(args.source, name=config, cache_dir=args.cache_dir, num_proc=args.num_proc)

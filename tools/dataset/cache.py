@@ -3,23 +3,54 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
+from pathlib import Path
 
 from imagenet_sketch_tools.dataset.archive import is_remote
 from imagenet_sketch_tools.dataset.release import NAME
 
+# 1980-01-01, the zip epoch: a sample copy's folder is dated here so that datasets' lookup without a config
+# name (the most recently modified copy of any config) prefers every copy of the release to it.
+SAMPLE_FOLDER_TIME = 315_532_800
 
-def prepared_hash(cache_dir: str | None) -> str | None:
-    """The hash of the most recently prepared copy in the datasets cache, if any (as load_dataset finds it)."""
+
+def prepared_copy(cache_dir: str | None, config: str = "default") -> tuple[str, str] | None:
+    """(version, hash) of the copy of `config` that `load_dataset(NAME, config)` reads from the cache, if any.
+
+    The rule of datasets' own lookup (`packaged_modules/cache/cache.py` `_find_hash_in_cache`): among the
+    `<cache>/<name>/<config>/<version>/<hash>` folders whose `dataset_info.json` names the config, the one whose
+    folder was modified last, whatever its version. Unfinished folders are skipped (datasets would fail on them).
+    """
     import datasets
 
     root = os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
-    infos = glob.glob(os.path.join(root, NAME, "default", "*", "*", "dataset_info.json"))
-    complete = [info for info in infos if not os.path.dirname(info).endswith(".incomplete")]
-    if not complete:
+    folders = [path for path in glob.glob(os.path.join(root, NAME, config, "*", "*")) if _names_config(path, config)]
+    if not folders:
         return None
-    return os.path.basename(os.path.dirname(max(complete, key=os.path.getmtime)))
+    # sorted(...)[-1] as datasets does: of two folders modified at the same instant, the later in glob order.
+    chosen = Path(sorted(folders, key=lambda path: Path(path).stat().st_mtime)[-1])
+    return chosen.parts[-2], chosen.parts[-1]
+
+
+def prepared_hash(cache_dir: str | None, config: str = "default") -> str | None:
+    """The hash of the copy `prepared_copy` picks, if any."""
+    found = prepared_copy(cache_dir, config)
+    return found[1] if found else None
+
+
+def _names_config(folder: str, config: str) -> bool:
+    try:
+        return json.loads(Path(folder, "dataset_info.json").read_text(encoding="utf-8"))["config_name"] == config
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def date_as_sample(output_dir: str) -> None:
+    """Date a sample copy's folder before any copy of the release (see SAMPLE_FOLDER_TIME)."""
+    if not is_remote(output_dir) and os.path.isdir(output_dir):
+        os.utime(output_dir, (SAMPLE_FOLDER_TIME, SAMPLE_FOLDER_TIME))
 
 
 def remove_unfinished(output_dir: str) -> None:

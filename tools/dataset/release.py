@@ -46,8 +46,10 @@ CARD_METADATA = {
     "tags": ["robustness", "domain-shift", "sketch"],
 }
 
-# Mirrors, in the order the download chain tries them.
-HUB_ZIP_URL = f"https://huggingface.co/datasets/{NAME}/resolve/main/data/{ARCHIVE_NAME}"
+# Mirrors, in the order the download chain tries them. The hub repo's current id: the old unprefixed one only
+# answers through a rename redirect, which an HF_ENDPOINT mirror need not follow.
+HUB_REPO_ID = "songweig/imagenet_sketch"
+HUB_ZIP_URL = f"https://huggingface.co/datasets/{HUB_REPO_ID}/resolve/main/data/{ARCHIVE_NAME}"
 GDRIVE_FILE_ID = "1Mj0i5HBthqH1p_yeXzsg22gZduvgoNeA"
 KAGGLE_DATASET = "wanghaohan/imagenetsketch"
 

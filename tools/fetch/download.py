@@ -40,9 +40,14 @@ class Expected:
 
     @classmethod
     def release(cls, size: int | None = None, sha256: str | None = None) -> Expected:
-        """The release's figures (dataset.release), each replaceable by the caller's."""
-        release_size, release_sha256 = release_checksum()
-        return cls(release_size if size is None else size, (sha256 or release_sha256).lower())
+        """The release's figures (dataset.release), or only the caller's when any is given.
+
+        A given figure describes another archive, so none of the release's still applies to it: a sha256 alone
+        keeps the release's size from refusing a file of any other size.
+        """
+        if size is None and sha256 is None:
+            size, sha256 = release_checksum()
+        return cls(size, sha256.lower() if sha256 else None)
 
 
 def default_output() -> Path:

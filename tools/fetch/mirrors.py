@@ -162,7 +162,11 @@ def fetch_kaggle() -> Path:
         raise MirrorError(f"Kaggle answered HTTP {status} for {KAGGLE_DATASET}; try another --mirror") from error
     except OSError as error:
         raise MirrorError(f"the Kaggle download failed ({error}); run again or try another --mirror") from error
-    print(f"Kaggle's copy (extracted, so not checked against the zip's sha256): {folder}", file=sys.stderr)
+    print(
+        f"using Kaggle's copy, served extracted so not checked against the zip's sha256 (prepared as a copy of "
+        f"its own): {folder}",
+        file=sys.stderr,
+    )
     return Path(folder)
 
 

@@ -19,8 +19,16 @@ def add_to(commands) -> None:
         "--mirror", help="hf, gdrive, kaggle, a zip URL, or a local zip/folder (default: each mirror in turn)"
     )
     parser.add_argument("--output", help=f"where the zip goes (default: {default_output()})")
-    parser.add_argument("--sha256", type=sha256_hex, help="expected sha256 (default: the release's)")
-    parser.add_argument("--size", type=int, help="expected size in bytes (default: the release's)")
+    parser.add_argument(
+        "--sha256",
+        type=sha256_hex,
+        help="expected sha256 (default: the release's; given alone, no size is checked)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        help="expected size in bytes (default: the release's; given alone, no sha256 is checked)",
+    )
     parser.set_defaults(run=run)
 
 
