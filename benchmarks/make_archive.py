@@ -1,6 +1,7 @@
 """Make a large benchmark archive laid out like the ImageNet-Sketch release: sketch/<wnid>/sketch_<n>.JPEG.
 
     python benchmarks/make_archive.py /work/bench-data/bench.zip [--classes 1000 --per-class 15 --kb 165]
+    python benchmarks/make_archive.py /work/bench-data/release.zip --flavour release [--per-class 51]
 
 The defaults give about 2.5 GB (1000 real wnids x 15 images x ~165 KB), so fixed start-up costs amortise as
 they do on the real 7.6 GB archive. How the images are made, and why it is honest:
@@ -13,6 +14,10 @@ they do on the real 7.6 GB archive. How the images are made, and why it is hones
   after the start-of-image marker. That keeps each file a valid JPEG with its own bytes and CRC, and costs
   nothing to make. Reuse cannot help any reader: a zip DEFLATEs each member on its own (32 KB window), so
   a member's compressed size and inflate cost are those of a fresh image.
+- `--flavour release` makes the pool like the release's sketches instead: clean line drawings (strokes, no
+  grain) on larger canvases, half grayscale and half RGB, sizes log-normal with a long tail (sigma 0.7, so a
+  few images are 4-5x the mean) around ~150 KB. `--per-class 51` then gives the release's scale (51,000
+  members, ~7.8 GB).
 - Members are DEFLATED (level 6, zlib's and zip's default), written in name order with folder entries, with
   the fixed timestamp of `zipwriter.write_zip`. write_zip itself is not used because it holds every member in
   memory to sort them (2.5 GB here); this streams them instead, writing to OUT.partial and renaming at the end.
@@ -60,9 +65,28 @@ def pool_image(seed: int, target_bytes: float) -> bytes:
     return buffer.getvalue()
 
 
-def make_pool(kb: float, count: int = POOL_SIZE) -> list[bytes]:
+def line_drawing(seed: int, target_bytes: float) -> bytes:
+    """A distinct line-drawing JPEG (pencil strokes on clean paper) of roughly `target_bytes`.
+
+    Line drawings compress far better than grainy scans, so the canvas is sized by a first try and one
+    correction (JPEG size grows about linearly with the stroke-covered area).
+    """
+    rng = random.Random(seed)
+    mode = "RGB" if seed % 2 else "L"
+    aspect = rng.uniform(0.6, 1.6)
+    pixels = target_bytes / 0.25
+    for _ in range(2):
+        size = (max(64, int(math.sqrt(pixels * aspect))), max(64, int(math.sqrt(pixels / aspect))))
+        content = sketch_jpeg(seed, mode, size, strokes=int(size[0] * size[1] // 2500) + 40)
+        pixels *= target_bytes / len(content)
+    return content
+
+
+def make_pool(kb: float, count: int = POOL_SIZE, flavour: str = "grain") -> list[bytes]:
     """`count` distinct JPEGs whose sizes spread around `kb` KB (log-normal, as real image sizes do)."""
     rng = random.Random(2019)
+    if flavour == "release":
+        return [line_drawing(seed, kb * 1024 * math.exp(rng.gauss(-0.245, 0.7))) for seed in range(count)]
     return [pool_image(seed, kb * 1024 * math.exp(rng.gauss(-0.08, 0.4))) for seed in range(count)]
 
 
@@ -116,13 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path, help="where to write the zip (outside the repository)")
     parser.add_argument("--classes", type=int, default=1000, help="how many of the 1000 wnids, in label order")
     parser.add_argument("--per-class", type=int, default=15, help="images per class")
-    parser.add_argument("--kb", type=float, default=165, help="mean JPEG size in KB")
+    parser.add_argument("--kb", type=float, default=None, help="mean JPEG size in KB (default 165, release: 150)")
+    parser.add_argument(
+        "--flavour", choices=("grain", "release"), default="grain", help="grainy scans, or release-like line drawings"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.classes <= 1000:
         parser.error("--classes must be between 1 and 1000")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    pool = make_pool(args.kb)
+    pool = make_pool(args.kb or (150 if args.flavour == "release" else 165), flavour=args.flavour)
     print(f"pool of {len(pool)} JPEGs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     wnids = list(class_table()[0][: args.classes])
     figures = write_archive(args.output, wnids, args.per_class, pool)
