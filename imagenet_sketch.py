@@ -9,26 +9,12 @@ from __future__ import annotations
 import os
 
 import datasets
-import pyarrow as pa
 from datasets.builder import Key
 
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.dataset import archive, cache, release, sources
+from imagenet_sketch_tools.dataset import archive, cache, release, rows, sources
 from imagenet_sketch_tools.dataset.classes import class_names
-from imagenet_sketch_tools.dataset.sample import sample_archive
 from imagenet_sketch_tools.fetch import locate
-
-IMAGE_STORAGE = pa.struct({"bytes": pa.binary(), "path": pa.string()})
-SAMPLE_CONFIG = "sample"
-
-
-def source_of_config(config: str, source: str | None) -> str:
-    """What a config reads: `sample` the embedded sample archive, any other the source given, else the release."""
-    if config == SAMPLE_CONFIG:
-        if source is not None:
-            raise UserError(f"the {SAMPLE_CONFIG} config reads the embedded sample archive; give no source with it")
-        return sample_archive()
-    return sources.DEFAULT_SOURCE if source is None else str(source)
 
 
 class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
@@ -41,7 +27,9 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIGS = [
         datasets.BuilderConfig(name="default", version=VERSION, description="the release, or the archive given"),
-        datasets.BuilderConfig(name=SAMPLE_CONFIG, version=VERSION, description="the embedded sample (six classes)"),
+        datasets.BuilderConfig(
+            name=sources.SAMPLE_CONFIG, version=VERSION, description="the embedded sample (six classes)"
+        ),
     ]
     DEFAULT_CONFIG_NAME = "default"
 
@@ -49,7 +37,7 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
         # The source is a builder argument, not a config field: a config field would change the config id
         # from `default`, and load_dataset("imagenet_sketch") could no longer find the prepared copy.
         config = kwargs.get("config_name") or self.DEFAULT_CONFIG_NAME
-        self.source = source_of_config(config, source)
+        self.source = sources.source_of_config(config, source)
         kwargs.setdefault("hash", sources.fingerprint(self.source, config))
         super().__init__(*args, **kwargs)
 
@@ -57,7 +45,7 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
         if self.source == sources.DEFAULT_SOURCE and not os.path.exists(self._cache_dir):
             self._key_by(locate.resolve(self.source, streaming=False))
         super().download_and_prepare(*args, **kwargs)
-        if self.config.name == SAMPLE_CONFIG:
+        if self.config.name == sources.SAMPLE_CONFIG:
             cache.date_as_sample(self._output_dir)
 
     def _key_by(self, location: str) -> None:
@@ -110,21 +98,7 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
         reader = archive.open_archive(location)
         try:
             for index, shard in enumerate(classes):
-                images = list(reader.read(shard.members))
-                paths = [member.path for member, _ in images]
-                yield (
-                    Key(index, 0),
-                    pa.table(
-                        {
-                            "image": pa.StructArray.from_arrays(
-                                [pa.array([content for _, content in images], pa.binary()), pa.array(paths)],
-                                fields=list(IMAGE_STORAGE),
-                            ),
-                            "label": pa.array([member.label for member, _ in images], pa.int64()),
-                            "wnid": pa.array([member.wnid for member, _ in images], pa.string()),
-                        }
-                    ),
-                )
+                yield Key(index, 0), rows.class_table(reader, shard.members)
         finally:
             reader.close()
 

@@ -13,6 +13,7 @@ import imagenet_sketch
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset import archive as archive_module
+from imagenet_sketch_tools.dataset import inflate
 from imagenet_sketch_tools.dataset.archive import image_path, open_archive, sort_key
 from imagenet_sketch_tools.dataset.cache import prepared_hash
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
@@ -76,8 +77,8 @@ def test_corrupt_member_is_reported(tmp_path):
 def inflater(request, monkeypatch):
     """Run a test with libdeflate (when installed) and with the zlib fallback used when it is not."""
     if request.param == "zlib":
-        monkeypatch.setattr(archive_module, "libdeflate", None)
-    elif archive_module.libdeflate is None:
+        monkeypatch.setattr(inflate, "LIBDEFLATE", None)
+    elif inflate.LIBDEFLATE is None:
         pytest.skip("libdeflate (the `deflate` package) is not installed")
     return request.param
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from imagenet_sketch_tools.dataset import sources
+
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
@@ -28,5 +30,5 @@ def prepared(args: argparse.Namespace):
     """The prepared train split for the command's source options, built first if needed."""
     import imagenet_sketch
 
-    config = imagenet_sketch.SAMPLE_CONFIG if args.sample else "default"
+    config = sources.SAMPLE_CONFIG if args.sample else "default"
     return imagenet_sketch.load(args.source, name=config, cache_dir=args.cache_dir, num_proc=args.num_proc)

@@ -12,20 +12,16 @@ import pickle
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
 import fsspec
+import numpy as np
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
-
-try:  # libdeflate inflates a whole member ~1.7x faster than zlib and computes CRC-32 ~5x faster
-    import deflate as libdeflate
-except ImportError:  # zlib gives the same bytes, slower
-    libdeflate = None
+from imagenet_sketch_tools.dataset.inflate import InflateError, Inflater
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 SKIPPED_NAMES = {"Thumbs.db", "__MACOSX"}
@@ -163,6 +159,12 @@ class FolderArchive:
             with open(member.where, "rb") as file:
                 yield member, file.read()
 
+    def read_contiguous(self, members: list[Member]) -> tuple[np.ndarray, np.ndarray]:
+        contents = [content for _, content in self.read(members)]
+        offsets = np.zeros(len(contents) + 1, np.int64)
+        np.cumsum([len(content) for content in contents], out=offsets[1:])
+        return np.frombuffer(b"".join(contents), np.uint8), offsets
+
     def close(self) -> None:
         pass
 
@@ -172,6 +174,7 @@ class ZipArchive:
 
     def __init__(self, location: str):
         self.location = location
+        self._inflater = Inflater()
         try:
             if is_remote(location):
                 # No read-ahead cache: each class is one exact range request, the directory a few small ones.
@@ -210,19 +213,61 @@ class ZipArchive:
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
-        """The members' decompressed bytes, in the order given, one read per run of neighbouring members."""
+        """The members' decompressed bytes, in the order given."""
         members = list(members)
-        contents: dict[str, bytes] = {}
-        for run in _runs(sorted(members, key=lambda member: member.where.offset)):
-            contents.update(self._read_run(run))
-        for member in members:
-            yield member, contents.pop(member.path)
+        content, offsets = self.read_contiguous(members)
+        for member, start, end in zip(members, offsets[:-1], offsets[1:]):
+            yield member, content[start:end].tobytes()
 
-    def _read_run(self, run: list[Member]) -> dict[str, bytes]:
+    def read_contiguous(self, members: list[Member]) -> tuple[np.ndarray, np.ndarray]:
+        """The members' decompressed bytes back to back in one array, in the order given, and their n + 1 offsets.
+
+        Each member is inflated straight into its place (no bytes object per member, nothing copied after), from
+        one read per run of neighbouring members; the array is what the builder hands Arrow as it is.
+        """
+        offsets = np.zeros(len(members) + 1, np.int64)
+        np.cumsum([member.where.file_size for member in members], out=offsets[1:])
+        content = np.empty(int(offsets[-1]), np.uint8)
+        place = {member.path: int(offset) for member, offset in zip(members, offsets)}
+        for run in _runs(sorted(members, key=lambda member: member.where.offset)):
+            self._read_run(run, content, place)
+        return content, offsets
+
+    def _read_run(self, run: list[Member], content: np.ndarray, place: dict[str, int]) -> None:
         # A function of its own so the span is freed before the next is read: one span in memory at a time.
         start = run[0].where.offset
-        blob = memoryview(self._read_span(start, max(member.where.end for member in run)))
-        return {member.path: _inflate(member, blob, start, self.location) for member in run}
+        blob = np.frombuffer(self._read_span(start, max(member.where.end for member in run)), np.uint8)
+        for member in run:
+            self._inflate(member, blob, start, content, place[member.path])
+
+    def _inflate(self, member: Member, blob: np.ndarray, blob_start: int, content: np.ndarray, at: int) -> None:
+        """Inflate one member from the span `blob` (read from `blob_start`) into `content[at:]`, CRC-checked."""
+        entry, name, location = member.where, member.source_name, self.location
+        header_at = entry.offset - blob_start
+        header = blob[header_at : header_at + LOCAL_HEADER.size].tobytes()
+        if len(header) < LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+            raise UserError(f"'{location}' is truncated or corrupt at member '{name}'; download it again")
+        _, name_length, extra_length = LOCAL_HEADER.unpack(header)
+        data_start = header_at + LOCAL_HEADER.size + name_length + extra_length
+        data = blob[data_start : data_start + entry.compress_size]
+        if len(data) < entry.compress_size:
+            raise UserError(f"'{location}' is truncated inside member '{name}'; download it again")
+        if entry.compress_type == zipfile.ZIP_STORED:
+            if entry.compress_size != entry.file_size:
+                raise UserError(f"member '{name}' of '{location}' is corrupt (stored sizes differ)")
+            content[at : at + entry.file_size] = data
+        elif entry.compress_type == zipfile.ZIP_DEFLATED:
+            try:
+                self._inflater.inflate_into(data, content, at, entry.file_size)
+            except InflateError as error:
+                raise UserError(f"member '{name}' of '{location}' is corrupt ({error})") from None
+        else:
+            raise UserError(
+                f"member '{name}' uses zip compression method {entry.compress_type}; "
+                "only stored and deflated members are supported"
+            )
+        if self._inflater.crc32(content, at, entry.file_size) != entry.crc:
+            raise UserError(f"member '{name}' of '{location}' is corrupt (CRC mismatch)")
 
     def _read_span(self, start: int, end: int) -> bytes:
         try:
@@ -233,6 +278,7 @@ class ZipArchive:
 
     def close(self) -> None:
         self._file.close()
+        self._inflater.close()
 
 
 def _refuse_duplicates(members: list[Member], location: str) -> list[Member]:
@@ -270,48 +316,3 @@ def _runs(members: list[Member]) -> Iterator[list[Member]]:
         run.append(member)
     if run:
         yield run
-
-
-def _inflate(member: Member, blob: memoryview, blob_start: int, location: str) -> bytes:
-    entry = member.where
-    at = entry.offset - blob_start
-    header = bytes(blob[at : at + LOCAL_HEADER.size])
-    if len(header) < LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
-        raise UserError(f"'{location}' is truncated or corrupt at member '{member.source_name}'; download it again")
-    _, name_length, extra_length = LOCAL_HEADER.unpack(header)
-    data_start = at + LOCAL_HEADER.size + name_length + extra_length
-    data = blob[data_start : data_start + entry.compress_size]
-    if len(data) < entry.compress_size:
-        raise UserError(f"'{location}' is truncated inside member '{member.source_name}'; download it again")
-    try:
-        if entry.compress_type == zipfile.ZIP_STORED:
-            content = bytes(data)
-        elif entry.compress_type == zipfile.ZIP_DEFLATED:
-            content = _decompress(data, entry.file_size)
-        else:
-            raise UserError(
-                f"member '{member.source_name}' uses zip compression method {entry.compress_type}; "
-                "only stored and deflated members are supported"
-            )
-    except INFLATE_ERRORS as error:
-        raise UserError(f"member '{member.source_name}' of '{location}' is corrupt ({error})") from None
-    if len(content) != entry.file_size or crc32(content) != entry.crc:
-        raise UserError(f"member '{member.source_name}' of '{location}' is corrupt (CRC mismatch)")
-    return content
-
-
-INFLATE_ERRORS = (zlib.error, libdeflate.DeflateError) if libdeflate else (zlib.error,)
-
-
-def crc32(data: bytes | memoryview) -> int:
-    return libdeflate.crc32(data) if libdeflate else zlib.crc32(data)
-
-
-def _decompress(data: memoryview, size: int) -> bytes:
-    """Raw DEFLATE data inflated; `size` (from the central directory) is what it should inflate to."""
-    if libdeflate is None:
-        # At most one byte more than announced (enough to tell it is wrong): zlib.decompress would grow without bound.
-        return zlib.decompressobj(-15).decompress(data, size + 1)
-    # libdeflate inflates into a buffer of the announced size; a larger result fails, a smaller one is
-    # caught by the size check. It returns a bytearray: bytes() is one memcpy, cheap beside the inflate.
-    return bytes(libdeflate.deflate_decompress(data, max(size, 1)))

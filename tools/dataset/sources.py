@@ -6,13 +6,26 @@ import hashlib
 import json
 import os
 
+from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.archive import is_remote
 from imagenet_sketch_tools.dataset.release import HUB_ZIP_URL
+from imagenet_sketch_tools.dataset.sample import sample_archive
 
 # No source means the release; `fetch.locate` turns this into the hub URL or a verified local download.
 DEFAULT_SOURCE = HUB_ZIP_URL
+# The builder config that reads the embedded sample: a copy of its own, never standing in for the release.
+SAMPLE_CONFIG = "sample"
 # What a server says about a file that changes when the file is replaced (fsspec's names for them).
 REMOTE_IDENTITY_FIELDS = ("size", "ETag", "Last-Modified", "Content-MD5", "Digest", "blob_id", "lfs")
+
+
+def source_of_config(config: str, source: str | None) -> str:
+    """What a config reads: `sample` the embedded sample archive, any other the source given, else the release."""
+    if config == SAMPLE_CONFIG:
+        if source is not None:
+            raise UserError(f"the {SAMPLE_CONFIG} config reads the embedded sample archive; give no source with it")
+        return sample_archive()
+    return DEFAULT_SOURCE if source is None else str(source)
 
 
 def fingerprint(source: str, config: str = "default") -> str:
