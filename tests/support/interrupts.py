@@ -11,9 +11,13 @@ INTERRUPTED = "imagenet-sketch: interrupted; nothing partial was kept, run the c
 
 
 def start_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """The command in a new session, so the interrupt reaches its whole process group, as a terminal's Ctrl-C does."""
+    return start_python("-m", "imagenet_sketch_tools.cli.main", *argv, env=env)
+
+
+def start_python(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Python in a new session, so the interrupt reaches its whole process group, as a terminal's Ctrl-C does."""
     return subprocess.Popen(
-        [sys.executable, "-m", "imagenet_sketch_tools.cli.main", *argv],
+        [sys.executable, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
