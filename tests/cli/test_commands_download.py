@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.files import file_sha256
 from imagenet_sketch_tools.fetch import download
+from support.interrupts import assert_interrupted, interrupt, start_cli
 from support.loopback import HUB_ZIP_PATH
 
 
@@ -56,3 +60,30 @@ def test_download_rejects_a_malformed_sha256(capsys):
         cli.main(["download", "--sha256", "abc"])
     assert raised.value.code == 2
     assert "'abc' is not a sha256 (64 hexadecimal digits)" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_a_download_keeps_nothing_at_the_output_and_the_rerun_resumes(
+    http_server, sample_zip, tmp_path, capsys
+):
+    """A real SIGINT while the host holds the body after its first 1,000 bytes: exit 130, no file at --output
+    (only the resumable `.partial`), and the next run asks for the rest and verifies the whole."""
+    url = http_server.serve("/a/ImageNet-Sketch.zip", sample_zip)
+    http_server.stall("/a/ImageNet-Sketch.zip", after=1000)
+    output = tmp_path / "got" / "ImageNet-Sketch.zip"
+    argv = ["download", "--mirror", url, "--output", str(output)]
+    figures = ["--sha256", file_sha256(sample_zip), "--size", str(sample_zip.stat().st_size)]
+    process = start_cli(*argv, *figures)
+    assert http_server.stalled.wait(timeout=300), process.communicate()  # the transfer has begun and is waiting
+    partial = Path(f"{output}.partial")
+    while not (partial.exists() and partial.stat().st_size == 1000):  # until the client has written what came
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.005)
+    assert_interrupted(*interrupt(process))
+    assert not output.exists() and not Path(f"{output}.verified").exists()
+
+    http_server.release()
+    assert cli.main([*argv, *figures]) == 0
+    assert capsys.readouterr().out.strip() == str(output)
+    assert output.read_bytes() == sample_zip.read_bytes()
+    resumed_from = int(http_server.requests[-1][2].removeprefix("bytes=").split("-")[0])
+    assert http_server.requests[-1][0] == "GET" and resumed_from == 1000  # what arrived was kept

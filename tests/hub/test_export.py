@@ -3,6 +3,7 @@
 import os
 import posixpath
 import re
+import time
 
 import datasets
 import duckdb
@@ -14,6 +15,7 @@ from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.hub import export
 from support.archives import class_members, write_zip
+from support.interrupts import assert_interrupted, interrupt, start_cli, start_python
 
 WNIDS = ["n01440764", "n02012849", "n03085013", "n03126707", "n03710637", "n03710721"]
 
@@ -139,3 +141,43 @@ def test_command_bad_options_are_one_line_errors(tmp_path, capsys, extra, messag
     err = capsys.readouterr().err
     assert err.startswith("imagenet-sketch: error: ") and message in err and err.count("\n") == 1  # before any build
     assert not (tmp_path / "pkg").exists() and not (tmp_path / "c").exists()
+
+
+# Runs the command in a process of its own, held still when the first shard is reported done: the export's
+# progress bar stops in its first update (a marker file says so) until the interrupt arrives. Nothing of the
+# export is replaced; the pause only makes sure shards are still unfinished when Ctrl-C comes.
+PAUSED_EXPORT = """
+import sys, threading
+from pathlib import Path
+import tqdm.auto
+update = tqdm.auto.tqdm.update
+def paused_update(bar, n=1):
+    if getattr(bar, "desc", "").startswith("Exporting parquet shards") and n:
+        Path({marker!r}).write_text("a shard is done")
+        threading.Event().wait()  # until the interrupt
+    return update(bar, n)
+tqdm.auto.tqdm.update = paused_update
+from imagenet_sketch_tools.cli.main import main
+sys.exit(main({argv!r}))
+"""
+
+
+def test_ctrl_c_during_export_with_two_processes(tmp_path):
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output, marker = tmp_path / "pkg", tmp_path / "exporting"
+    argv = ["export", "--source", str(source), "--output", str(output), "--cache-dir", str(tmp_path / "cache")]
+    argv += ["--num-proc", "2", "--max-shard-size", "8KB"]
+    script = PAUSED_EXPORT.format(marker=str(marker), argv=argv)
+    process = start_python("-c", script)
+    while not marker.exists():  # the marker is the synchronisation; the poll only bounds a failed start
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    assert_interrupted(*interrupt(process))
+    assert not output.exists() and not (tmp_path / ".pkg.partial").exists()
+
+    rerun = start_cli(*argv)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0 and "Warning" not in err, err  # e.g. no "leaked semaphore" from the workers
+    shards = int(re.search(r"in (\d+) shard\(s\)", out)[1])
+    assert shards >= 3 and len(os.listdir(output / "data")) == shards
+    assert datasets.load_dataset(str(output), split="train").num_rows == 30

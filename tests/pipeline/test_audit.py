@@ -15,7 +15,7 @@ from PIL import Image
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.dataset.sample import black_jpeg, sketch_jpeg
 from imagenet_sketch_tools.pipeline.audit import HASH_DISTANCE, audit, features, write_report
-from imagenet_sketch_tools.pipeline.augment import augment, transformed
+from imagenet_sketch_tools.pipeline.augment import augment
 from support.archives import write_zip
 
 WNIDS = ["n01440764", "n01443537", "n01484850"]
@@ -34,7 +34,7 @@ def symmetric_sketch(seed: int) -> bytes:
     image = Image.open(io.BytesIO(sketch_jpeg(seed, size=(80, 120)))).convert("L")
     canvas = Image.new("L", (160, 120), "white")
     canvas.paste(image, (0, 0))
-    canvas.paste(transformed(image, "hflip"), (80, 0))
+    canvas.paste(Image.fromarray(np.asarray(image)[:, ::-1].copy()), (80, 0))
     return encoded(canvas)
 
 
@@ -44,8 +44,18 @@ def encoded(image: Image.Image, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+# The transforms audit must recognise, made with numpy rather than augment's code, so the two cannot share a mistake.
+NUMPY_TRANSFORMS = {
+    "hflip": lambda a: a[:, ::-1],
+    "vflip": lambda a: a[::-1],
+    "rot180": lambda a: np.rot90(a, 2),
+    "copy": lambda a: a,
+}
+
+
 def transform_of(content: bytes, transform: str, quality: int = 80) -> bytes:
-    return encoded(transformed(Image.open(io.BytesIO(content)), transform), quality)
+    pixels = np.asarray(Image.open(io.BytesIO(content)))
+    return encoded(Image.fromarray(np.ascontiguousarray(NUMPY_TRANSFORMS[transform](pixels))), quality)
 
 
 def clean_members() -> list[tuple[str, bytes]]:

@@ -12,10 +12,16 @@ from PIL import Image
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.sample import black_jpeg, sketch_jpeg
-from imagenet_sketch_tools.pipeline.augment import augment, fill_plan, transformed
+from imagenet_sketch_tools.pipeline.augment import augment, fill_plan
 from imagenet_sketch_tools.pipeline.manifest import Manifest
 
 TENCH, GOLDFISH = "n01440764", "n01443537"
+# What each transform must do to the pixels, said independently of the code under test.
+NUMPY_TRANSFORMS = {
+    "hflip": lambda a: a[:, ::-1],
+    "vflip": lambda a: a[::-1, :],
+    "rot180": lambda a: np.rot90(a, 2),
+}
 
 
 def pixels(content: bytes) -> np.ndarray:
@@ -36,7 +42,7 @@ def outputs(out_dir, wnid: str) -> list[str]:
 def test_fill_plan_is_the_authors_cycle():
     # One original, target 6: the example.
     assert [transform for _, transform in fill_plan(1, 6)] == ["original", "hflip", "vflip", "rot180", "copy", "hflip"]
-    assert fill_plan(3, 2) == [(0, "original"), (1, "original"), (2, "original")]  # more than the target: all kept
+    assert fill_plan(3, 2) == [(0, "original"), (1, "original")]  # more than the target: the first `target`
     assert fill_plan(0, 50) == []
 
 
@@ -58,12 +64,12 @@ def test_three_images_target_ten_in_exact_order(tmp_path):
         if row["transform"] == "original":
             assert written == source  # an original JPEG is copied untouched
         else:
-            expected_pixels = pixels(source)[:, ::-1] if row["transform"] == "hflip" else None
-            flipped = np.asarray(transformed(Image.open(io.BytesIO(source)).convert("L"), row["transform"]), float)
-            assert np.abs(pixels(written) - flipped).mean() < 2  # the transform, up to JPEG re-encoding
-            assert np.abs(pixels(written) - pixels(source)).mean() > 5  # and not the untransformed source
-            if expected_pixels is not None:
-                assert np.abs(pixels(written) - expected_pixels).mean() < 2
+            expected_pixels = NUMPY_TRANSFORMS[row["transform"]](pixels(source))
+            assert np.abs(pixels(written) - expected_pixels).mean() < 2  # the transform, up to JPEG re-encoding
+            for other, transform in NUMPY_TRANSFORMS.items():  # and none of the others, nor the source itself
+                if other != row["transform"]:
+                    assert np.abs(pixels(written) - transform(pixels(source))).mean() > 5, (row, other)
+            assert np.abs(pixels(written) - pixels(source)).mean() > 5
 
 
 def test_copy_is_the_original_bytes_again(tmp_path):
@@ -132,14 +138,28 @@ def test_rerun_rewrites_nothing_and_repairs_what_is_missing(tmp_path):
     assert {name: (tmp_path / "again" / TENCH / name).read_bytes() for name in first} == first
 
 
-def test_new_rejects_remove_outputs_beyond_the_new_count(tmp_path):
+def test_new_rejects_and_a_lower_target_remove_outputs_beyond_the_new_count(tmp_path):
     write_class(tmp_path / "in", TENCH, {f"{n}.jpg": sketch_jpeg(n) for n in range(4)})
-    augment(tmp_path / "in", tmp_path / "out", target=3)
+    augment(tmp_path / "in", tmp_path / "out", target=4)
     assert len(outputs(tmp_path / "out", TENCH)) == 4
     Manifest(tmp_path / "in").append("decision", path=f"{TENCH}/0.jpg", decision="reject", reason="wrong class")
     augment(tmp_path / "in", tmp_path / "out", target=3)
     assert outputs(tmp_path / "out", TENCH) == ["sketch_0.JPEG", "sketch_1.JPEG", "sketch_2.JPEG"]
     assert (tmp_path / "out" / TENCH / "sketch_0.JPEG").read_bytes() == sketch_jpeg(1)
+
+
+def test_more_originals_than_the_target_keeps_exactly_the_first_target(tmp_path, capsys):
+    names = [f"{n:02d}.jpg" for n in range(14)]
+    sources = {name: sketch_jpeg(n, size=(64, 48)) for n, name in enumerate(names)}
+    write_class(tmp_path / "in", TENCH, dict(reversed(sources.items())))  # written last to first: order is by name
+    assert main(["augment", str(tmp_path / "in"), str(tmp_path / "out"), "--target", "10"]) == 0
+    assert "1 classes: 10 originals + 0 augmented, 10 files written" in capsys.readouterr().out
+    assert outputs(tmp_path / "out", TENCH) == [f"sketch_{n}.JPEG" for n in range(10)]
+    for n in range(10):
+        assert (tmp_path / "out" / TENCH / f"sketch_{n}.JPEG").read_bytes() == sources[names[n]]
+    drops = [(row["source"], row["reason"]) for row in Manifest(tmp_path / "out").rows("augment_drop")]
+    assert drops == [(f"{TENCH}/{name}", "over target") for name in names[10:]]
+    assert len(list(Manifest(tmp_path / "out").rows("augment"))) == 10
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):

@@ -13,6 +13,7 @@ from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
 from imagenet_sketch_tools.pipeline.collect import Fetcher, RateLimiter, Sources, collect, query_of
 from imagenet_sketch_tools.pipeline.manifest import Manifest
+from support.interrupts import assert_interrupted, interrupt, start_cli
 
 TENCH, GOLDFISH = "n01440764", "n01443537"
 
@@ -172,3 +173,31 @@ def test_cli_collect_prints_a_summary_and_rejects_bad_input(tmp_path, http_serve
     error = capsys.readouterr().err
     assert "bad.tsv line 2: expected 'wnid<TAB>http(s) URL'" in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "o2" / "raw").exists()
+
+
+def test_ctrl_c_while_an_image_host_holds_a_download(tmp_path, http_server, capsys):
+    """A real SIGINT while the host holds one image (and would hold it longer than --timeout allows): exit 130
+    at once, every file in raw/ whole and in the manifest, no hidden temporary left; the rerun fetches the rest."""
+    classes = (TENCH, GOLDFISH)
+    served = {f"/{wnid}/{n}.jpg": (wnid, sketch_jpeg(10 * i + n)) for i, wnid in enumerate(classes) for n in range(5)}
+    urls = [(wnid, http_server.serve(path, image, content_type="image/jpeg")) for path, (wnid, image) in served.items()]
+    http_server.stall(f"/{TENCH}/3.jpg")
+    out = tmp_path / "out"
+    argv = ["collect", str(out), "--classes", f"{TENCH},{GOLDFISH}", "--urls", str(url_list(tmp_path, urls))]
+    process = start_cli(*argv, "--rate", "0", "--timeout", "3600")
+    assert http_server.stalled.wait(timeout=300), process.communicate()  # collect is waiting on that image
+    assert_interrupted(*interrupt(process))
+    rows = list(Manifest(out).rows("image"))
+    assert {path.relative_to(out).as_posix() for path in (out / "raw").rglob("*") if path.is_file()} == {
+        row["path"] for row in rows
+    }
+    assert all(hashlib.sha256((out / row["path"]).read_bytes()).hexdigest() == row["sha256"] for row in rows)
+    assert f"{TENCH}/3.jpg" not in {row["url"].split("/", 3)[-1] for row in rows}
+    assert not json.loads((out / ".collect" / f"{TENCH}.json").read_text()).get("done")
+
+    http_server.release()
+    assert main([*argv, "--rate", "0"]) == 0
+    assert capsys.readouterr().out.startswith("collect: 2 classes (0 already done), ")
+    rows = list(Manifest(out).rows("image"))
+    assert sorted(row["url"] for row in rows) == sorted(url for _, url in urls)  # each image once
+    assert all((out / row["path"]).read_bytes() == served[row["url"].removeprefix(http_server.url)][1] for row in rows)

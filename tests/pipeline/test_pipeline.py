@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import urllib.request
 from collections import Counter
@@ -20,7 +21,6 @@ import imagenet_sketch
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
-from imagenet_sketch_tools.pipeline.augment import transformed
 from imagenet_sketch_tools.pipeline.manifest import Manifest
 from imagenet_sketch_tools.pipeline.review import Review, make_server
 
@@ -58,6 +58,10 @@ def augment_package_build(in_dir: Path, work: Path, target: int) -> tuple[datase
     return dataset.cast_column("image", datasets.Image(decode=False)), out_dir
 
 
+# What each transform must do to the pixels, said independently of augment's own code.
+NUMPY_TRANSFORMS = {"hflip": lambda a: a[:, ::-1], "vflip": lambda a: a[::-1, :], "rot180": lambda a: np.rot90(a, 2)}
+
+
 def gray(content: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(content)).convert("L"), dtype=np.float64)
 
@@ -80,7 +84,7 @@ def test_collected_reviewed_images_become_a_dataset_the_builder_loads(tmp_path):
         if record["transform"] in ("original", "copy"):
             assert content == source  # originals (and plain copies) are the downloaded bytes, untouched
         else:
-            expected = np.asarray(transformed(Image.open(io.BytesIO(source)).convert("L"), record["transform"]), float)
+            expected = NUMPY_TRANSFORMS[record["transform"]](gray(source))
             assert gray(content).shape == expected.shape
             assert np.abs(gray(content) - expected).mean() < 2  # the transform's pixels, up to JPEG encoding
         for path in rejected:  # no rejected image, nor any flip of it, made it in
@@ -106,8 +110,12 @@ def review_over_http(out_dir: Path, rejects: set[str]) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
 
+    with urllib.request.urlopen(base + "/") as page:  # as the page's script does: its token goes with each change
+        token = re.search(r'name="review-token" content="([^"]+)"', page.read().decode())[1]
+
     def post(path: str, body: dict) -> dict:
-        request = urllib.request.Request(base + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "X-Review-Token": token}
+        request = urllib.request.Request(base + path, json.dumps(body).encode(), headers)
         with urllib.request.urlopen(request) as answer:
             return json.load(answer)
 

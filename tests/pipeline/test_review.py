@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
+import re
 import shutil
 import threading
 import urllib.error
@@ -113,9 +115,19 @@ def served(collected):
     server.server_close()
 
 
+def page_token(url: str) -> str:
+    """The token the served page carries, read from the page as its script reads it."""
+    with urllib.request.urlopen(url + "/") as response:
+        return re.search(r'<meta name="review-token" content="([^"]+)">', response.read().decode())[1]
+
+
 def call(url: str, body: dict | None = None) -> tuple[int, dict]:
+    """A request as the served page makes it: JSON, with the page's token on every POST."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if body is not None:
+        headers["X-Review-Token"] = page_token(url.split("/api/")[0])
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request) as response:
             return response.status, json.loads(response.read())
@@ -143,6 +155,67 @@ def test_api_saves_decisions_before_answering_and_refuses_what_it_should(served,
     _, tench = call(url + f"/api/class?wnid={TENCH}")
     assert [image["decision"] for image in tench["images"]][:3] == [None, "reject", None]
     assert tench["query"] == "sketch of tench"
+
+
+def raw_request(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+    """One request with exactly these headers (Host included), as a hostile page or a rebound DNS name sends it."""
+    port = int(url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_a_forged_post_changes_nothing(served, collected):
+    url, review = served
+    token, host = page_token(url), url.removeprefix("http://")
+    decision = json.dumps({"path": raw(TENCH, 0), "decision": "reject", "reason": "irrelevant"}).encode()
+    before = (collected / "manifest.jsonl").read_bytes()
+    forged = [
+        # what any web page can send without a preflight: a text/plain "simple" request from its own origin
+        {"Content-Type": "text/plain", "Origin": "http://evil.example"},
+        {"Content-Type": "application/json"},  # no token
+        {"Content-Type": "application/json", "X-Review-Token": "guessed"},
+        {"Content-Type": "application/json", "X-Review-Token": token, "Origin": "http://evil.example"},
+        {"Content-Type": "text/plain", "X-Review-Token": token},  # the token alone is not enough either
+    ]
+    for headers in forged:
+        for path, body in (("/api/decision", decision), ("/api/keep-rest", json.dumps({"wnid": TENCH}).encode())):
+            status, answer = raw_request(url, "POST", path, {"Host": host, **headers}, body)
+            assert status == 403 and json.loads(answer)["error"].startswith("forbidden"), (headers, answer)
+    assert (collected / "manifest.jsonl").read_bytes() == before
+    assert review.decisions == {} and call(url + f"/api/class?wnid={TENCH}")[1]["images"][0]["decision"] is None
+    # the page's own request, with the same body, is taken: the refusals above were about who asked
+    status, _ = raw_request(
+        url,
+        "POST",
+        "/api/decision",
+        {"Host": host, "Content-Type": "application/json", "X-Review-Token": token},
+        decision,
+    )
+    assert status == 200 and Manifest(collected).rejected() == {raw(TENCH, 0)}
+
+
+def test_a_foreign_host_is_refused_for_every_request(served, collected):
+    url, _ = served
+    port, token = url.rsplit(":", 1)[1], page_token(url)
+    before = (collected / "manifest.jsonl").read_bytes()
+    post = {"Content-Type": "application/json", "X-Review-Token": token}
+    decision = json.dumps({"path": raw(TENCH, 0), "decision": "reject", "reason": "irrelevant"}).encode()
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{int(port) + 1}", ""):  # DNS rebinding, etc.
+        for method, path in (("GET", "/"), ("GET", "/api/classes"), ("GET", f"/thumb?path={raw(TENCH, 0)}")):
+            status, answer = raw_request(url, method, path, {"Host": host})
+            assert status == 403 and token.encode() not in answer, (host, path)
+        assert raw_request(url, "POST", "/api/decision", {"Host": host, **post}, decision)[0] == 403
+    assert (collected / "manifest.jsonl").read_bytes() == before
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        assert raw_request(url, "GET", "/api/classes", {"Host": host})[0] == 200
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (apt-get install -y chromium)")

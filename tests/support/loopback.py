@@ -8,6 +8,9 @@ Tests register paths with `serve(url_path, file_or_bytes)` and read `requests` t
 `serve` also takes how to answer, as a misbehaving image host would: a `content_type`, a `delay` in seconds
 before answering, or `failures`: a list of (status, headers) answered first, one per request, before the file.
 A served file carries an ETag (from its bytes) and a Last-Modified (when it was served), as static hosts send them.
+`stall(url_path, at=..., after=...)` holds the next GET of a file whose answer covers byte `at` (any GET if None),
+once, after sending `after` body bytes (none, and no headers, if None): `stalled` is set the moment it holds,
+so a test knows the client is waiting on it, and the answer is dropped when `release()` (or `close()`) is called.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,6 +30,15 @@ from imagenet_sketch_tools.dataset.release import HUB_ZIP_URL
 
 # Where the hub serves the release zip: a loopback server set as HF_ENDPOINT serves it at the same path.
 HUB_ZIP_PATH = urllib.parse.urlsplit(HUB_ZIP_URL).path
+
+
+@dataclass(frozen=True)
+class Stall:
+    at: int | None  # a byte of the file the held answer covers; None: any answer
+    after: int | None  # body bytes sent before holding; None: hold before the status line
+
+    def covers(self, start: int, end: int) -> bool:
+        return self.at is None or start <= self.at <= end
 
 
 class RangeServer:
@@ -39,6 +52,8 @@ class RangeServer:
         self.validators: dict[str, dict[str, str]] = {}  # path -> ETag and Last-Modified of the file served there
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.request_headers: list[dict[str, str]] = []  # every request's headers, in the order of `requests`
+        self.stalls: dict[str, Stall] = {}
+        self.stalled, self.released = threading.Event(), threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -75,7 +90,21 @@ class RangeServer:
         self.routes[path] = function
         return self.url + path
 
+    def stall(self, path: str, *, at: int | None = None, after: int | None = None) -> None:
+        self.stalls[path] = Stall(at, after)
+
+    def release(self) -> None:
+        self.released.set()
+
+    def _take_stall(self, path: str, start: int, end: int) -> Stall | None:
+        stall = self.stalls.get(path)
+        if stall is None or not stall.covers(start, end):
+            return None
+        del self.stalls[path]
+        return stall
+
     def close(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
 
@@ -142,6 +171,10 @@ class RangeServer:
                         self.send_page(416, b"", {"Content-Range": f"bytes */{len(content)}"})
                         return
                     status = 206
+                stall = owner._take_stall(self.path.split("?")[0], start, end) if self.with_body else None
+                if stall is not None and stall.after is None:
+                    self._hold()
+                    return
                 self.send_response(status)
                 headers = {"Content-Type": "application/zip", **(headers or {})}
                 self.send_header("Accept-Ranges", "bytes")
@@ -153,12 +186,23 @@ class RangeServer:
                 self.end_headers()
                 if not self.with_body:
                     return
+                if stall is not None:
+                    self.wfile.write(content[start : start + stall.after])
+                    self.wfile.flush()
+                    self._hold()
+                    return
                 if cut_after is None:
                     self.wfile.write(content[start : end + 1])
                     return
                 # A dropped connection: part of the announced body, then the socket closes.
                 self.wfile.write(content[start : start + cut_after])
                 self.wfile.flush()
+                self.close_connection = True
+
+            def _hold(self):
+                """Keep the client waiting until the test releases it, then drop the connection unanswered."""
+                owner.stalled.set()
+                owner.released.wait()
                 self.close_connection = True
 
         return Handler

@@ -180,6 +180,7 @@ def _write_body(first: list[bytes], chunks, partial: Path, mode: str, offset: in
     ):
         for chunk in itertools.chain(first, chunks):
             file.write(chunk)
+            file.flush()  # on disk at once: what arrived survives however this process stops, and shows progress
             bar.update(len(chunk))
             received[0] += len(chunk)
 

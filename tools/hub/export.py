@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.release import SPLIT
 from imagenet_sketch_tools.hub import card
+from imagenet_sketch_tools.hub.workers import start_worker
 
 DATA_DIR = "data"
 
@@ -156,7 +157,7 @@ def _write_shards(
             results = map(_write_shard_job, jobs)
             pool = None
         else:
-            pool = multiprocessing.get_context("spawn").Pool(workers)
+            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=start_worker)
             results = pool.imap_unordered(_write_shard_job, jobs)
         try:
             for index, rows, size in results:

@@ -4,13 +4,15 @@ The authors' rule (issue #5): keep the readable images whose mean grayscale pixe
 from 0 in sorted file-name order; while the class has fewer than the target, append horizontal flips of the kept
 images in order, then vertical flips, then 180-degree rotations, then plain copies, repeating that cycle. One
 original and target 6 gives: original, hflip, vflip, rot180, copy, hflip. Their loop wrote up to target + 1
-files; this one writes exactly the target. A class with more kept images than the target keeps them all.
+files; this one writes exactly the target. A class with more kept images than the target keeps the first `target`
+in file-name order (the release never holds more than 51 per class) and records the rest as dropped.
 
 Decisions:
 - IN_DIR is either collect's output (`IN_DIR/raw/<wnid>/<file>`, manifest `IN_DIR/manifest.jsonl`) or a plain
   folder of `<wnid>/` image folders (manifest optional). Rejected images are `Manifest(IN_DIR).rejected()`, paths
   relative to IN_DIR. Every regular file of a class folder is a candidate; what Pillow cannot read is dropped.
-- Dropped images (unreadable, or all black: grayscale mean 0) are recorded as `augment_drop` rows with a reason.
+- Dropped images (unreadable, or all black: grayscale mean 0, or kept but beyond the target: "over target") are
+  recorded as `augment_drop` rows with a reason.
   A class with no kept image is reported and gets no folder: nothing is invented.
 - An original that is already a JPEG in mode L or RGB is copied byte for byte, untouched (as the release's
   files are the authors' downloads). Any other original (PNG, GIF, CMYK JPEG, ...) is flattened onto white and
@@ -43,6 +45,7 @@ from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.pipeline.manifest import Manifest
 
 TRANSFORMS = ("hflip", "vflip", "rot180", "copy")
+OVER_TARGET = "over target"
 DEFAULT_TARGET = 50
 JPEG_QUALITY = 95
 OUTPUT_NAME = re.compile(r"^sketch_(\d+)\.JPEG$")
@@ -69,8 +72,8 @@ class Summary:
 
 
 def fill_plan(count: int, target: int) -> list[tuple[int, str]]:
-    """`(original index, transform)` for each output, in output order; originals first, then the cycle."""
-    plan = [(index, "original") for index in range(count)]
+    """`(original index, transform)` for each output, in output order: the first `target` originals, then the cycle."""
+    plan = [(index, "original") for index in range(min(count, target))]
     for step in range(max(0, target - count) if count else 0):
         plan.append((step % count, TRANSFORMS[(step // count) % len(TRANSFORMS)]))
     return plan
@@ -212,6 +215,10 @@ def augment_class(
             log.append("augment_drop", source=source, reason=reason)
         else:
             originals.append(original)
+    for original in originals[target:]:  # the rule is exactly the target: the first ones in file-name order stay
+        dropped.append((original.source, OVER_TARGET))
+        log.append("augment_drop", source=original.source, reason=OVER_TARGET)
+    originals = originals[:target]
     class_dir = out_dir / folder.name
     if not originals:
         if class_dir.is_dir():

@@ -23,8 +23,8 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.pool import ThreadPool
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -217,14 +217,16 @@ def collect(
     """Collect every class in `wnids` into `out_dir`; `on_image` is called with each new manifest row.
 
     Up to `workers` downloads run at once (the per-host rate limit still holds); files and manifest rows are
-    written by this thread only, in candidate order, so the manifest never sees two writers.
+    written by this thread only, in candidate order, so the manifest never sees two writers. The downloads run in
+    daemon threads (a ThreadPool's, not a ThreadPoolExecutor's, which exit waits for): on Ctrl-C the process
+    stops at once instead of waiting for a host that holds a download for up to --timeout, once per retry.
     """
     out_dir, fetcher, summary = Path(out_dir), fetcher or Fetcher(), Summary()
     manifest = Manifest(out_dir)
     kept_sources: dict[str, set[str]] = {}
     for row in manifest.rows("image"):
         kept_sources.setdefault(row["wnid"], set()).add(row["url"])
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="collect") as pool:
+    with ThreadPool(max(1, workers)) as pool:  # leaving it terminates the pool: nothing more starts
         for wnid in wnids:
             summary.classes += 1
             state_path = out_dir / STATE_FOLDER / f"{wnid}.json"
@@ -239,27 +241,22 @@ def collect(
                 write_json_atomically(state_path, state)
             kept = kept_sources.setdefault(wnid, set())
             failed: Counter = Counter()
-            missing = {
-                pool.submit(fetch_candidate, fetcher, Candidate(source, backend)): (index, Candidate(source, backend))
-                for index, (source, backend) in enumerate(state["candidates"])
-                if source not in kept
-            }
-            try:
-                for future in missing:  # in candidate order, so the manifest's order does not depend on timing
-                    index, candidate = missing[future]
-                    try:
-                        content, decoded = future.result()
-                    except FetchFailed as failure:
-                        failed[failure.reason] += 1
-                        continue
-                    row = store(out_dir, manifest, state["query"], wnid, index, candidate, content, decoded)
-                    kept.add(candidate.source)
-                    summary.kept += 1
-                    if on_image:
-                        on_image(row)
-            finally:
-                for future in missing:  # after an interruption, start nothing more
-                    future.cancel()
+            missing = [
+                (index, candidate, pool.apply_async(fetch_candidate, (fetcher, candidate)))
+                for index, candidate in enumerate(Candidate(source, backend) for source, backend in state["candidates"])
+                if candidate.source not in kept
+            ]
+            for index, candidate, fetched in missing:  # in candidate order: the manifest's order is not timing's
+                try:
+                    content, decoded = fetched.get()
+                except FetchFailed as failure:
+                    failed[failure.reason] += 1
+                    continue
+                row = store(out_dir, manifest, state["query"], wnid, index, candidate, content, decoded)
+                kept.add(candidate.source)
+                summary.kept += 1
+                if on_image:
+                    on_image(row)
             summary.failed.update(failed)
             write_json_atomically(state_path, {**state, "done": True, "kept": len(kept), "failed": dict(failed)})
     return summary

@@ -5,13 +5,21 @@ The pre-filters flag what a curator should look at (manifest event `flag`, shown
 anywhere) and `near_duplicate_of:<path>` (perceptual hash within `NEAR_DUPLICATE_BITS`, same class). They only
 flag: rejecting stays the curator's call. Each click is a POST that appends a `decision` row before it is answered,
 so closing the browser loses nothing; the page always shows the manifest's state.
+
+Only the served page may change anything. Listening on 127.0.0.1 is not enough: any page open in the same browser
+can POST to it (a `text/plain` body needs no preflight), and a DNS-rebinding page can read it under its own name.
+So every request must name the server itself in `Host` (`127.0.0.1:<port>` or `localhost:<port>`), and every
+POST must carry the per-run token that is embedded in the served page only (header `X-Review-Token`), a JSON
+body, and no foreign `Origin`. Anything else is answered 403 and changes nothing.
 """
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import os
+import secrets
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +39,9 @@ NEAR_DUPLICATE_BITS = 6  # of phash's 64; re-encodes differ by 0-2, unrelated sk
 REASONS = ("irrelevant", "similar class", "duplicate", "unusable")
 THUMB_SIDE = 240
 ANALYSIS_CACHE = ".review/analysis.jsonl"
+TOKEN_HEADER = "X-Review-Token"
+TOKEN_PLACEHOLDER = b"__REVIEW_TOKEN__"  # in review_page.html; replaced by the run's token when served
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 
 class UnreadableImage(Exception):
@@ -205,21 +216,56 @@ class Review:
 
 
 def make_server(review: Review, port: int = 8765) -> ThreadingHTTPServer:
-    """The review server, on the loopback interface only (the decisions are the curator's, not the network's)."""
+    """The review server, on the loopback interface only (the decisions are the curator's, not the network's).
+
+    Its token is new at every start, so a page served by an earlier run (or guessed at) cannot decide anything.
+    """
     try:
-        return ThreadingHTTPServer(("127.0.0.1", port), handler_for(review))
+        return ThreadingHTTPServer(("127.0.0.1", port), handler_for(review, secrets.token_urlsafe(32)))
     except OSError as error:
         raise UserError(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); choose another --port") from error
 
 
-def handler_for(review: Review):
-    page = resources.files(__package__).joinpath(PAGE).read_bytes()
+def is_own_host(host: str | None, port: int) -> bool:
+    """True if a request's Host names this server; a rebound DNS name (evil.example:8765) does not."""
+    return (host or "").strip().lower() in {f"{name}:{port}" for name in LOOPBACK_NAMES}
+
+
+def refusal_of_post(headers, port: int, token: str) -> str | None:
+    """Why a state-changing request did not come from the served page, or None if it did."""
+    if not hmac.compare_digest((headers.get(TOKEN_HEADER) or "").encode(), token.encode()):
+        return f"missing or wrong {TOKEN_HEADER}; reload the review page"
+    content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json":
+        return "expected a JSON body (Content-Type: application/json)"
+    origin = headers.get("Origin")
+    # Browsers send Origin with every POST; a script outside a browser may omit it, but then it also lacks the token.
+    if origin is not None and origin.lower() not in {f"http://{name}:{port}" for name in LOOPBACK_NAMES}:
+        return f"requests from {origin} are not accepted"
+    return None
+
+
+def handler_for(review: Review, token: str):
+    page = resources.files(__package__).joinpath(PAGE).read_bytes().replace(TOKEN_PLACEHOLDER, token.encode())
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
+        @property
+        def port(self) -> int:
+            return self.server.server_address[1]
+
+        def refuse_foreign_host(self) -> bool:
+            """Answer 403 (and return True) unless the request is addressed to this server by its own name."""
+            if is_own_host(self.headers.get("Host"), self.port):
+                return False
+            self.send_json({"error": "forbidden: unexpected Host"}, HTTPStatus.FORBIDDEN)
+            return True
+
         def do_GET(self):
+            if self.refuse_foreign_host():
+                return None
             url = urlsplit(self.path)
             query = {key: values[0] for key, values in parse_qs(url.query).items()}
             if url.path == "/":
@@ -239,6 +285,11 @@ def handler_for(review: Review):
             return self.send_json({"error": "not found"}, HTTPStatus.NOT_FOUND)
 
         def do_POST(self):
+            if self.refuse_foreign_host():
+                return None
+            refusal = refusal_of_post(self.headers, self.port, token)
+            if refusal:
+                return self.send_json({"error": f"forbidden: {refusal}"}, HTTPStatus.FORBIDDEN)
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 if self.path == "/api/decision":

@@ -33,7 +33,10 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.written:,} files written (the rest were already there) in {args.out_dir}"
     )
     if summary.dropped:
-        print(f"dropped {len(summary.dropped):,} images (unreadable or black; see augment_drop rows in the manifest)")
+        print(
+            f"dropped {len(summary.dropped):,} images (unreadable, black or over the target; "
+            "see augment_drop rows in the manifest)"
+        )
     if summary.empty_classes:
         print(
             f"{len(summary.empty_classes)} classes have no usable image and were not written: "
