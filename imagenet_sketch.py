@@ -16,6 +16,11 @@ from imagenet_sketch_tools.dataset import archive, cache, release, rows, sources
 from imagenet_sketch_tools.dataset.classes import class_names
 from imagenet_sketch_tools.fetch import locate
 
+# datasets patches a builder's module for streaming (open, os.path, pandas, scipy.io...) at every builder
+# __init__, importing scipy.io among others (0.3-1 s). This builder reads remote archives through fsspec itself
+# and uses none of those patches: marking the module as patched skips that work.
+_patched_for_streaming = True
+
 
 class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
     """ImageNet-Sketch, read from a local zip, an extracted folder, or a zip URL (http(s)://, hf://).

@@ -6,7 +6,7 @@ Every row has `event` and `time`. Paths are relative to the manifest's folder. E
 - `decision` (review): path, decision ("reject" or "keep"), reason; the latest decision for a path wins
 - `augment` (augment): output, source, transform ("original", "hflip", "vflip", "rot180", "copy"), original
   (the output holding the source), sha256; in OUT_DIR's manifest, output relative to OUT_DIR, source to IN_DIR
-- `augment_drop` (augment): source, reason (an image not used: "unreadable: ..." or "black: ...")
+- `augment_drop` (augment): source, reason (an image not used: "unreadable: ...", "black: ..." or "over target")
 """
 
 from __future__ import annotations
