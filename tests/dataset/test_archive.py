@@ -275,3 +275,32 @@ def test_a_zip_streamed_by_info_zip_is_read_as_zipfile_reads_it(tmp_path):
     with zipfile.ZipFile(path) as opened:
         assert all(info.flag_bits & 0x08 for info in opened.infolist() if not info.is_dir())
     assert as_we_read(path) == as_zipfile_reads(path) and len(as_zipfile_reads(path)) == 6
+
+
+def test_a_remote_zip_s_directory_costs_one_ranged_read_when_it_fits_the_tail(tmp_path, http_server):
+    members = class_members(["n01440764", "n01443537"], per_class=3)
+    path = write_zip(tmp_path / "a.zip", members)
+    http_server.serve("/a.zip", path)
+    reader = open_archive(f"{http_server.url}/a.zip")
+    try:
+        found = reader.members()
+        gets = [range_ for method, _, range_ in http_server.requests if method == "GET"]
+        size = path.stat().st_size
+        # The end record, the ZIP64 locator and the directory all come from one read of the file's end.
+        assert gets == [f"bytes={max(0, size - archive_module.TailFirst.TAIL)}-{size - 1}"]
+        assert [content for _, content in reader.read(found)] == [content for _, content in members]
+    finally:
+        reader.close()
+
+
+def test_a_directory_larger_than_the_tail_is_read_whole(tmp_path, http_server, monkeypatch):
+    monkeypatch.setattr(archive_module.TailFirst, "TAIL", 64)
+    members = class_members(["n01440764"], per_class=4)
+    path = write_zip(tmp_path / "a.zip", members)
+    http_server.serve("/a.zip", path)
+    reader = open_archive(f"{http_server.url}/a.zip")
+    try:
+        assert [member.path for member in reader.members()] == [name.split("/", 1)[1] for name, _ in members]
+        assert len([method for method, _, _ in http_server.requests if method == "GET"]) == 2
+    finally:
+        reader.close()

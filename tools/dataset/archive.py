@@ -169,6 +169,50 @@ class FolderArchive:
         pass
 
 
+class TailFirst:
+    """A remote file whose last TAIL bytes are fetched in one request, the first time a read lands there.
+
+    Finding a zip's directory takes three small reads near its end (end record, ZIP64 locator, the directory
+    itself); served from one fetched tail they cost one round trip instead of three, and none more when the
+    directory fits in the tail. Reads elsewhere go to the file as they are.
+    """
+
+    TAIL = 1 << 16
+
+    def __init__(self, file):
+        self._file = file
+        self.size = file.size
+        self._tail_start = max(0, self.size - self.TAIL)
+        self._tail: bytes | None = None
+        self._position = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._position = {0: 0, 1: self._position, 2: self.size}[whence] + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, length: int = -1) -> bytes:
+        end = self.size if length is None or length < 0 else min(self.size, self._position + length)
+        if self._position >= self._tail_start:
+            if self._tail is None:
+                self._file.seek(self._tail_start)
+                self._tail = self._file.read(self.size - self._tail_start)
+            content = self._tail[self._position - self._tail_start : end - self._tail_start]
+        else:
+            self._file.seek(self._position)
+            content = self._file.read(end - self._position)
+        self._position += len(content)
+        return content
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class ZipArchive:
     """A zip read by random access; `location` is a local path or any fsspec URL (http(s)://, hf://)."""
 
@@ -178,7 +222,7 @@ class ZipArchive:
         try:
             if is_remote(location):
                 # No read-ahead cache: each class is one exact range request, the directory a few small ones.
-                self._file = fsspec.open(location, "rb", cache_type="none").open()
+                self._file = TailFirst(fsspec.open(location, "rb", cache_type="none").open())
             else:
                 self._file = open(location, "rb")
         except FileNotFoundError:
