@@ -182,7 +182,8 @@ class TailFirst:
     def __init__(self, file):
         self._file = file
         self.size = file.size
-        self._tail_start = max(0, self.size - self.TAIL)
+        # A small zip's tail is a sixteenth of it: streaming its first class should not fetch most of the file.
+        self._tail_start = max(0, self.size - min(self.TAIL, max(self.size // 16, 1024)))
         self._tail: bytes | None = None
         self._position = 0
 
