@@ -1,0 +1,168 @@
+"""The input pipeline and the forward pass: batches of rows read, decoded and transformed in worker processes
+(one batch per task, its rows read as contiguous Arrow runs), then run through the model on the device.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .data import Meta, Rows
+from .preprocess import Unreadable, decode
+
+TOP = 5
+
+
+@dataclass
+class Batch:
+    index: int
+    rows: np.ndarray  # the rows whose images decoded, in order
+    pixels: object  # their model input (uint8 for timm preprocessing, float otherwise), on the CPU
+    bad_rows: list[int]
+    bad_reasons: list[str]
+
+
+class BatchReader:
+    """A map-style dataset whose item k is batch k: a worker reads, decodes and transforms a whole batch, so
+    only the finished tensor crosses between processes (timm's loader sends every image separately)."""
+
+    def __init__(self, rows: Rows, batches: list[np.ndarray], preprocess):
+        self.rows, self.batches, self.preprocess = rows, batches, preprocess
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> Batch:
+        wanted = self.batches[index]
+        kept, pixels, bad_rows, bad_reasons = [], [], [], []
+        for row, content in zip(wanted, self.rows.images_of(wanted)):
+            try:
+                image = decode(content)
+            except Unreadable as error:
+                bad_rows.append(int(row))
+                bad_reasons.append(str(error))
+                continue
+            pixels.append(self.preprocess(image))
+            kept.append(int(row))
+        return Batch(index, np.asarray(kept, dtype=np.int64), self.preprocess.collate(pixels), bad_rows, bad_reasons)
+
+
+def as_is(batch: Batch) -> Batch:
+    return batch  # a module-level function: under spawn (macOS, Windows) workers must unpickle it
+
+
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def split_batches(selected: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    return [selected[start : start + batch_size] for start in range(0, len(selected), batch_size)]
+
+
+def input_batches(
+    rows: Rows, selected: np.ndarray, preprocess, batch_size: int, workers: int | None = None, todo=None
+) -> Iterator[Batch]:
+    """Batches of `selected` rows (or only the batch indices in `todo`), in order, as CPU tensors."""
+    from torch.utils.data import DataLoader
+
+    reader = BatchReader(rows, split_batches(selected, batch_size), preprocess)
+    indices = list(range(len(reader))) if todo is None else list(todo)
+    workers = default_workers() if workers is None else workers
+    if not indices:
+        return iter(())
+    loader = DataLoader(
+        reader,
+        batch_size=None,  # items are whole batches already
+        sampler=indices,
+        num_workers=min(workers, len(indices)),
+        collate_fn=as_is,
+        prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+    )
+    return iter(loader)
+
+
+def pick_device(name: str):
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+    }
+    if name not in available:
+        raise UserError(f"--device {name!r} is not one of auto, cpu, cuda, mps")
+    if not available[name]:
+        raise UserError(f"--device {name}: torch finds no {name} device here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def prepare(module, device):
+    import torch
+
+    module = module.eval().to(device)
+    if device.type == "cuda":
+        module = module.to(memory_format=torch.channels_last)  # faster convolutions on CUDA, same results
+    return module
+
+
+def forward(module, pixels, device, amp: bool):
+    """Softmax top-5 (indices, probabilities) of a batch, computed in float32 from the logits."""
+    import torch
+
+    with torch.inference_mode():
+        if device.type == "cuda":
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device.type, enabled=amp):
+            logits = module(pixels)
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        if logits.ndim != 2 or logits.shape[1] != 1000:
+            raise UserError(f"the model gave outputs of shape {tuple(logits.shape)}, not (batch, 1000) logits")
+        prob, top5 = logits.float().softmax(dim=1).topk(TOP, dim=1)
+    return top5.cpu().numpy(), prob.cpu().numpy()
+
+
+def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: Path, config) -> int:
+    """Run the batches not yet saved in `partial`, saving each; return how many images were computed."""
+    from tqdm.auto import tqdm
+
+    from .run import finished_batches, save_batch
+
+    batches = split_batches(selected, config.batch_size)
+    done = finished_batches(partial) & set(range(len(batches)))
+    todo = [index for index in range(len(batches)) if index not in done]
+    device = pick_device(config.device)
+    module = prepare(loaded.module, device)
+    resumed = sum(len(batches[index]) for index in done)
+    correct, seen, computed = 0, 0, 0
+    bar = tqdm(total=len(selected), initial=resumed, unit="img", desc=loaded.name, disable=not config.progress)
+    try:
+        for batch in input_batches(rows, selected, loaded.preprocess, config.batch_size, config.workers, todo):
+            if len(batch.rows):
+                pixels = loaded.preprocess.on_device(batch.pixels, device)
+                top5, prob = forward(module, pixels, device, config.amp)
+            else:
+                top5, prob = np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)
+            save_batch(partial, batch.index, batch.rows, top5, prob, batch.bad_rows, batch.bad_reasons)
+            correct += int(np.sum(top5[:, 0] == meta.labels[batch.rows])) if len(batch.rows) else 0
+            seen += len(batch.rows)
+            computed += len(batch.rows)
+            bar.update(len(batch.rows) + len(batch.bad_rows))
+            bar.set_postfix(top1=f"{100 * correct / max(seen, 1):.2f}%", refresh=False)
+            if config.on_batch:
+                config.on_batch(batch.index)
+    finally:
+        bar.close()
+    return computed
