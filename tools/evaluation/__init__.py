@@ -1,1 +1,5 @@
 """`imagenet-sketch eval`: ImageNet classifiers scored on ImageNet-Sketch, with each library's own preprocessing."""
+
+from .run import evaluate, evaluate_models
+
+__all__ = ["evaluate", "evaluate_models"]
