@@ -58,3 +58,15 @@ def model():
 
 def bare_model():
     return KnownAnswers()  # no data config: timm's 224 defaults apply
+
+
+class Slow(KnownAnswers):
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(0.2)  # long enough for a test to interrupt the run between batches
+        return super().forward(pixels)
+
+
+def slow_model():
+    return Slow(), DATA_CONFIG
