@@ -66,6 +66,7 @@ class Result:
             f"{self.model}: top-1 {s.top1:.3f}%, top-5 {s.top5:.3f}%, mean per-class recall {s.mean_class_recall:.3f}%",
             f"on {s.images:,} images of {len(s.per_class)} classes ({self.selection})",
         ]
+        parts.extend(self.notes)
         if self.unreadable:
             parts.append(f"{len(self.unreadable)} unreadable image(s) left out (--skip-unreadable)")
         if self.reused:
