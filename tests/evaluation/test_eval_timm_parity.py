@@ -85,10 +85,9 @@ def test_inputs_and_logits_equal_timms_loader(package, tmp_path, name):
     module = loaded.module.eval()
     rows = open_rows(str(package))
     selected = np.arange(len(rows))
-    ours = [
-        (batch.rows, loaded.preprocess.on_device(batch.pixels, torch.device("cpu")))
-        for batch in input_batches(rows, selected, loaded.preprocess, BATCH, workers=2)
-    ]
+    batches = sorted(input_batches(rows, selected, loaded.preprocess, BATCH, workers=2), key=lambda b: b.index)
+    assert [batch.index for batch in batches] == list(range(len(batches)))
+    ours = [(batch.rows, loaded.preprocess.on_device(batch.pixels, torch.device("cpu"))) for batch in batches]
     theirs = timm_batches(package, loaded.preprocess.config, workers=2)
     assert len(ours) == len(theirs) == -(-len(members()) // BATCH)
     for (batch_rows, pixels), (their_pixels, their_labels) in zip(ours, theirs):

@@ -108,7 +108,15 @@ class DatasetRows(Rows):
 
 
 class ParquetRows(Rows):
-    """The shards of an exported package, in name order (train-00000-of-N first), read by row groups."""
+    """The shards of an exported package, in name order (train-00000-of-N first).
+
+    Bytes are streamed: a read continues from where the last one ended, decoding pages as it goes (a row group
+    of an export can be a whole 500 MB shard, so reading one whole for every batch would cost more than
+    decoding the images). Each loader worker takes a contiguous span of batches, so its reads follow on.
+    """
+
+    STREAM_ROWS = 32  # rows per record batch decoded from the stream
+    BUFFER = 4 << 20  # bytes read ahead per column: the stream never holds a row group in memory
 
     def __init__(self, location: str):
         self.location = location
@@ -126,20 +134,24 @@ class ParquetRows(Rows):
         signature = "\n".join(f"{name}:{self._file(name).metadata.num_rows}" for name in self.files)
         self.identity = f"parquet:{location}:{hashlib.sha256(signature.encode()).hexdigest()[:16]}"
         self.description = location
-        self._cached: tuple[int, pa.Table] | None = None
+        self._forget_stream()
+
+    def _forget_stream(self) -> None:
+        self._stream, self._position, self._pending = None, -1, []
 
     def __getstate__(self):
-        # open files stay behind: each worker opens its own (fsspec handles are not shareable)
+        # open files and streams stay behind: each worker opens its own (fsspec handles are not shareable)
         state = dict(self.__dict__)
-        state["_opened"], state["_cached"] = {}, None
+        state.update(_opened={}, _stream=None, _position=-1, _pending=[])
         return state
 
     def _file(self, name: str) -> pq.ParquetFile:
         if self._pid != os.getpid():  # a forked worker: handles of the parent are not ours to use
-            self._opened, self._cached, self._pid = {}, None, os.getpid()
+            self._opened, self._pid = {}, os.getpid()
+            self._forget_stream()
         if name not in self._opened:
             handle = self.filesystem.open(name, "rb") if self.filesystem else name
-            self._opened[name] = pq.ParquetFile(handle)
+            self._opened[name] = pq.ParquetFile(handle, pre_buffer=False, buffer_size=self.BUFFER)
         return self._opened[name]
 
     def __len__(self) -> int:
@@ -147,29 +159,36 @@ class ParquetRows(Rows):
 
     def meta(self) -> Meta:
         tables = [self._file(name).read(columns=["image.path", "label", "wnid"]) for name in self.files]
-        if not tables:
-            raise UserError(f"'{self.location}' holds no parquet shards")
         return meta_of_table(pa.concat_tables(tables))
 
-    def _group(self, index: int) -> pa.Table:
-        if self._cached and self._cached[0] == index and self._pid == os.getpid():
-            return self._cached[1]
-        name, group = self._groups[index]
-        table = self._file(name).read_row_group(group, columns=["image.bytes"])
-        self._cached = (index, table)  # the next batch usually starts in the group this one ended in
-        return table
+    def _batches_from(self, group: int):
+        for name, index in self._groups[group:]:
+            columns = ["image.bytes"]
+            for batch in self._file(name).iter_batches(self.STREAM_ROWS, [index], columns, use_threads=False):
+                yield batch.column(0).field("bytes").to_pylist()
+
+    def _seek(self, row: int) -> None:
+        """Position the stream at `row`: onwards from where it is, else from the start of row's group."""
+        if self._pid != os.getpid() or self._stream is None or row < self._position:
+            self._file(self.files[0])  # resets the handles in a new process
+            group = bisect.bisect_right(self.group_starts, row) - 1
+            self._stream, self._position, self._pending = self._batches_from(group), self.group_starts[group], []
+        while self._position < row:
+            if not self._pending:
+                self._pending = next(self._stream)
+            skip = min(row - self._position, len(self._pending))
+            self._pending, self._position = self._pending[skip:], self._position + skip
 
     def images(self, start: int, stop: int) -> list[bytes | None]:
+        self._seek(start)
         out: list[bytes | None] = []
-        index = bisect.bisect_right(self.group_starts, start) - 1
-        while start < stop:
-            begin, end = self.group_starts[index], self.group_starts[index + 1]
-            table = self._group(index).slice(start - begin, min(stop, end) - start)
-            out.extend(
-                content for chunk in table.column("image").chunks for content in chunk.field("bytes").to_pylist()
-            )
-            start = min(stop, end)
-            index += 1
+        while len(out) < stop - start:
+            if not self._pending:
+                self._pending = next(self._stream)
+            take = min(stop - start - len(out), len(self._pending))
+            out.extend(self._pending[:take])
+            self._pending = self._pending[take:]
+        self._position = stop
         return out
 
 

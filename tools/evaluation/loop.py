@@ -1,5 +1,7 @@
 """The input pipeline and the forward pass: batches of rows read, decoded and transformed in worker processes
 (one batch per task, its rows read as contiguous Arrow runs), then run through the model on the device.
+
+Imported only once a model is loaded: torch is there by then (models.require said which extra if not).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import UserError
 from .data import Meta, Rows
@@ -27,17 +31,24 @@ class Batch:
     bad_reasons: list[str]
 
 
-class BatchReader:
-    """A map-style dataset whose item k is batch k: a worker reads, decodes and transforms a whole batch, so
-    only the finished tensor crosses between processes (timm's loader sends every image separately)."""
+class BatchStream(IterableDataset):
+    """An iterable dataset of whole batches: a worker reads, decodes and transforms a batch at a time, so only
+    the finished tensor crosses between processes (timm's loader sends every image on its own). Each worker
+    takes a contiguous span of the batches, so its reads follow on from one another in the source; batches
+    arrive interleaved across workers and are saved by index, so their order does not matter."""
 
-    def __init__(self, rows: Rows, batches: list[np.ndarray], preprocess):
-        self.rows, self.batches, self.preprocess = rows, batches, preprocess
+    def __init__(self, rows: Rows, batches: list[np.ndarray], todo: list[int], preprocess):
+        self.rows, self.batches, self.todo, self.preprocess = rows, batches, todo, preprocess
 
-    def __len__(self) -> int:
-        return len(self.batches)
+    def __iter__(self) -> Iterator[Batch]:
+        worker = get_worker_info()
+        todo = self.todo
+        if worker is not None:
+            todo = todo[worker.id * len(todo) // worker.num_workers : (worker.id + 1) * len(todo) // worker.num_workers]
+        for index in todo:
+            yield self.batch(index)
 
-    def __getitem__(self, index: int) -> Batch:
+    def batch(self, index: int) -> Batch:
         wanted = self.batches[index]
         kept, pixels, bad_rows, bad_reasons = [], [], [], []
         for row, content in zip(wanted, self.rows.images_of(wanted)):
@@ -67,29 +78,24 @@ def split_batches(selected: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def input_batches(
     rows: Rows, selected: np.ndarray, preprocess, batch_size: int, workers: int | None = None, todo=None
 ) -> Iterator[Batch]:
-    """Batches of `selected` rows (or only the batch indices in `todo`), in order, as CPU tensors."""
-    from torch.utils.data import DataLoader
-
-    reader = BatchReader(rows, split_batches(selected, batch_size), preprocess)
-    indices = list(range(len(reader))) if todo is None else list(todo)
-    workers = default_workers() if workers is None else workers
-    if not indices:
+    """Batches of `selected` rows (or only the batch indices in `todo`) as CPU tensors; with workers, batches
+    come interleaved across them (each carries its index)."""
+    batches = split_batches(selected, batch_size)
+    todo = list(range(len(batches))) if todo is None else list(todo)
+    workers = default_workers() if workers is None else min(workers, len(todo))
+    if not todo:
         return iter(())
     loader = DataLoader(
-        reader,
+        BatchStream(rows, batches, todo, preprocess),
         batch_size=None,  # items are whole batches already
-        sampler=indices,
-        num_workers=min(workers, len(indices)),
+        num_workers=workers,
         collate_fn=as_is,
         prefetch_factor=2 if workers else None,
-        persistent_workers=False,
     )
     return iter(loader)
 
 
 def pick_device(name: str):
-    import torch
-
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -109,8 +115,6 @@ def pick_device(name: str):
 
 
 def prepare(module, device):
-    import torch
-
     module = module.eval().to(device)
     if device.type == "cuda":
         module = module.to(memory_format=torch.channels_last)  # faster convolutions on CUDA, same results
@@ -119,8 +123,6 @@ def prepare(module, device):
 
 def forward(module, pixels, device, amp: bool):
     """Softmax top-5 (indices, probabilities) of a batch, computed in float32 from the logits."""
-    import torch
-
     with torch.inference_mode():
         if device.type == "cuda":
             pixels = pixels.contiguous(memory_format=torch.channels_last)
