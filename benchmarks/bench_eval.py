@@ -15,8 +15,9 @@ repeat, alternating which goes first:
     against timm's loader feeding the same model, softmax top-5 as validate.py computes accuracy; the two
     top-1 counts must agree.
 
-Figures are images/s (median of the repeats, with min-max), and ours / timm's. Run it on a quiet machine; the
-load average at the start of each repeat is printed and saved to ARCHIVE.eval-bench.json.
+Figures are images/s (median of the repeats, with min-max), ours / timm's, and the ratio of CPU seconds (this
+process and its loader workers), which other work on the machine skews far less than wall time. Run it on a
+quiet machine; the load average at the start of each repeat is printed and saved to ARCHIVE.eval-bench.json.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -43,7 +45,7 @@ from imagenet_sketch_tools.evaluation.data import open_rows
 from imagenet_sketch_tools.evaluation.loop import input_batches
 
 
-def digest(pixels: torch.Tensor) -> str:
+def digest_of(pixels: torch.Tensor) -> str:
     return hashlib.sha1(pixels.contiguous().numpy().tobytes()).hexdigest()
 
 
@@ -52,7 +54,7 @@ def ours_pipeline(package: Path, loaded, batch_size: int, workers: int, limit: i
     selected = np.arange(len(rows) if limit is None else min(limit, len(rows)))
     cpu = torch.device("cpu")
     for batch in input_batches(rows, selected, loaded.preprocess, batch_size, workers):
-        yield loaded.preprocess.on_device(batch.pixels, cpu)
+        yield batch.index, loaded.preprocess.on_device(batch.pixels, cpu)
 
 
 def timm_loader(dataset, config: dict, batch_size: int, workers: int):
@@ -71,22 +73,52 @@ def timm_loader(dataset, config: dict, batch_size: int, workers: int):
     )
 
 
+def cpu_seconds() -> float:
+    """User + system time of this process and its reaped children (the loader's workers, joined when done):
+    far less skewed than wall time when other work shares the cores."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+CPU = {}
+
+
 def timed(function) -> tuple[float, object]:
-    started = time.perf_counter()
+    """Wall seconds and the value; the CPU seconds go to CPU[function's name]."""
+    cpu, started = cpu_seconds(), time.perf_counter()
     value = function()
+    CPU[function.__name__] = cpu_seconds() - cpu
     return time.perf_counter() - started, value
+
+
+def in_turn(ours, theirs, repeat: int):
+    """Both timed, ours first on even repeats and timm's first on odd ones (the machine drifts)."""
+    if repeat % 2:
+        their_seconds, their_value = timed(theirs)
+        our_seconds, our_value = timed(ours)
+    else:
+        our_seconds, our_value = timed(ours)
+        their_seconds, their_value = timed(theirs)
+    return our_seconds, our_value, their_seconds, their_value
 
 
 def pipeline_a(package, dataset, loaded, args) -> dict:
     config = loaded.preprocess.config
-    ours_seconds, ours = timed(
-        lambda: [digest(p) for p in ours_pipeline(package, loaded, args.batch_size, args.workers)]
-    )
-    loader = timm_loader(dataset, config, args.batch_size, args.workers)
-    timm_seconds, theirs = timed(lambda: [digest(pixels) for pixels, _ in loader])
+    pipeline = ours_pipeline(package, loaded, args.batch_size, args.workers)
+    # batches arrive interleaved across workers; each is hashed as it comes, compared in index order
+
+    def ours_a():
+        return [digest for _, digest in sorted((i, digest_of(p)) for i, p in pipeline)]
+
+    def timm_a():
+        loader = timm_loader(dataset, config, args.batch_size, args.workers)
+        return [digest_of(pixels) for pixels, _ in loader]
+
+    ours_seconds, ours, timm_seconds, theirs = in_turn(ours_a, timm_a, args.repeat_index)
     if ours != theirs:
         raise SystemExit("(a) tensors differ from timm's: the comparison is void")
-    return {"images": len(dataset), "ours_s": ours_seconds, "timm_s": timm_seconds}
+    return {"images": len(dataset), "ours_s": ours_seconds, "timm_s": timm_seconds,
+            "ours_cpu": CPU["ours_a"], "timm_cpu": CPU["timm_a"]}  # fmt: skip
 
 
 def whole_b(package, dataset, loaded, args, work: Path) -> dict:
@@ -106,11 +138,11 @@ def whole_b(package, dataset, loaded, args, work: Path) -> dict:
                 hits += int((top5[:, 0] == target).sum())
         return hits
 
-    ours_seconds, result = timed(ours)
-    timm_seconds, hits = timed(theirs)
+    ours_seconds, result, timm_seconds, hits = in_turn(ours, theirs, args.repeat_index)
     if result.scores.top1_correct != hits:
         raise SystemExit("(b) top-1 differs from timm's route: the comparison is void")
-    return {"images": len(dataset), "ours_s": ours_seconds, "timm_s": timm_seconds}
+    return {"images": len(dataset), "ours_s": ours_seconds, "timm_s": timm_seconds,
+            "ours_cpu": CPU["ours"], "timm_cpu": CPU["theirs"]}  # fmt: skip
 
 
 def prepare(archive: Path, work: Path) -> Path:
@@ -144,6 +176,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(dir=work) as scratch:
         for repeat in range(args.repeat):
+            args.repeat_index = repeat
             load = os.getloadavg()[0]
             a = pipeline_a(package, dataset, loaded, args)
             b = whole_b(package, dataset, loaded, args, Path(scratch))
@@ -162,16 +195,18 @@ def main() -> None:
 
 
 def report(runs: list[dict]) -> None:
-    print("\n| comparison | ours img/s (min-max) | timm img/s (min-max) | ours / timm (min-max) |")
-    print("|---|---|---|---|")
+    print("\n| comparison | ours img/s (min-max) | timm img/s (min-max) | ours / timm (min-max) | timm CPU-s / ours |")
+    print("|---|---|---|---|---|")
     for key, label in (("a", "(a) input pipeline"), ("b", "(b) whole CPU eval")):
         ours = [run[key]["images"] / run[key]["ours_s"] for run in runs]
         theirs = [run[key]["images"] / run[key]["timm_s"] for run in runs]
         ratios = [o / t for o, t in zip(ours, theirs)]
+        cpu = [run[key]["timm_cpu"] / run[key]["ours_cpu"] for run in runs]
         print(
             f"| {label} | {statistics.median(ours):.1f} ({min(ours):.1f}-{max(ours):.1f}) "
             f"| {statistics.median(theirs):.1f} ({min(theirs):.1f}-{max(theirs):.1f}) "
-            f"| **{statistics.median(ratios):.2f}x** ({min(ratios):.2f}-{max(ratios):.2f}) |"
+            f"| **{statistics.median(ratios):.2f}x** ({min(ratios):.2f}-{max(ratios):.2f}) "
+            f"| {statistics.median(cpu):.2f}x ({min(cpu):.2f}-{max(cpu):.2f}) |"
         )
 
 

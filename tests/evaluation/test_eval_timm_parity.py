@@ -19,7 +19,7 @@ from imagenet_sketch_tools.classes import class_table
 from imagenet_sketch_tools.evaluation import evaluate, models
 from imagenet_sketch_tools.evaluation.data import open_rows
 from imagenet_sketch_tools.evaluation.loop import input_batches
-from imagenet_sketch_tools.evaluation.preprocess import TimmPreprocess, decode
+from imagenet_sketch_tools.evaluation.preprocess import TimmPreprocess, decode, is_gray
 from imagenet_sketch_tools.package import write_zip
 from imagenet_sketch_tools.sample import black_jpeg, sketch_jpeg
 
@@ -117,6 +117,20 @@ def test_a_gray_image_transformed_as_one_channel_equals_timms_rgb_route(interpol
     rgb_route = preprocess.transform(gray.convert("RGB"))  # what timm's dataset hands its transform
     assert torch.equal(preprocess(gray), rgb_route)
     assert preprocess(gray).shape == (3, 96, 96)
+
+
+@pytest.mark.parametrize("size", [(121, 97), (300, 161)])
+def test_a_gray_sketch_saved_as_colour_jpeg_takes_the_gray_path_with_the_same_pixels(size):
+    config = {**models.DEFAULT_DATA_CONFIG, "input_size": (3, 96, 96)}
+    preprocess = TimmPreprocess(config)
+    buffer = io.BytesIO()
+    decode(sketch_jpeg(11, "L", size)).convert("RGB").save(buffer, "JPEG", quality=90)
+    colour = decode(buffer.getvalue())
+    assert colour.mode == "RGB" and is_gray(colour)  # libjpeg decodes neutral chroma to R = G = B exactly
+    assert torch.equal(preprocess(colour), preprocess.transform(colour.convert("RGB")))
+    tinted = decode(sketch_jpeg(11, "RGB", size))
+    assert not is_gray(tinted)
+    assert torch.equal(preprocess(tinted), preprocess.transform(tinted.convert("RGB")))
 
 
 def test_other_modes_are_converted_to_rgb_first():

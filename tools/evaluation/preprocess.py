@@ -34,12 +34,23 @@ def decode(content: bytes | None) -> Image.Image:
     return image
 
 
+def is_gray(image: Image.Image) -> bool:
+    """Whether an RGB image has R = G = B at every pixel, as a JPEG of gray content decodes (libjpeg's chroma
+    is exactly neutral there). A sparse grid is checked first, so a colour image costs almost nothing."""
+    pixels = np.asarray(image)
+    sample = pixels[::17, ::13]
+    if not ((sample[..., 0] == sample[..., 1]).all() and (sample[..., 1] == sample[..., 2]).all()):
+        return False
+    return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+
+
 class TimmPreprocess:
     """timm's eval transform with the prefetcher's conventions: uint8 CHW out, normalised on the device.
 
     A grayscale image is transformed as one channel and expanded to three afterwards: Pillow resizes each
     band with the same integer arithmetic, so the pixels equal those of `convert('RGB')` first (a test checks
-    it) for a third of the resampling work. Every other mode is converted to RGB first, as timm's dataset does.
+    it) for a third of the resampling work. Every other mode is converted to RGB first, as timm's dataset does;
+    an RGB image whose three channels are equal (a gray sketch saved as a colour JPEG) then takes the gray path.
     """
 
     def __init__(self, config: dict[str, Any]):
@@ -63,6 +74,8 @@ class TimmPreprocess:
 
         if image.mode != "L":
             image = image.convert("RGB")
+            if is_gray(image):
+                image = image.getchannel(0)  # R = G = B everywhere: the same pixels for a third of the work
         pixels = self.transform(image)  # uint8 CHW: a tensor (timm >= 1.0.10) or an array (older timm)
         pixels = pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(pixels))
         if pixels.ndim == 2:
