@@ -7,13 +7,15 @@ import csv
 import json
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
 from eval_data import CODED, KNOWN
 from imagenet_sketch_tools import cli
 from imagenet_sketch_tools.classes import class_table, label_of_wnid
-from imagenet_sketch_tools.evaluation import evaluate
+from imagenet_sketch_tools.evaluation import evaluate, outputs
+from imagenet_sketch_tools.evaluation.loop import Mistakes
 
 TOTAL = sum(len(ranks) for ranks in CODED.values())
 
@@ -99,3 +101,21 @@ def test_limit_and_classes_are_said_and_select_rows(coded_zip, tmp_path):
     assert "--classes: 1 class(es); --limit 4: evenly spaced rows" in result.summary()
     rows = pq.read_table(result.folder / "predictions.parquet").column("row").to_pylist()
     assert rows == [10, 12, 13, 15]  # 6 rows of the class (10..15), 4 of them spread from first to last
+
+
+def test_mistakes_kept_during_a_run_are_those_chosen_from_all_predictions():
+    """Batches arrive in any order; ties in probability are broken by row, as in most_confident_mistakes."""
+    rng = np.random.default_rng(0)
+    count = 300
+    rows = np.arange(count)
+    labels = rng.integers(0, 4, count)
+    top5 = rng.integers(0, 4, (count, 5))
+    prob = np.sort(rng.choice(np.float32([0.5, 0.25, 0.125, 0.0625]), (count, 5)), axis=1)[:, ::-1]
+    table = outputs.predictions_table(rows, [f"n0/{row}" for row in rows], labels, top5, prob)
+    expected = [mistake["row"] for mistake in outputs.most_confident_mistakes(table)]
+    assert len(expected) == outputs.MISTAKES_SHOWN
+    kept = Mistakes(outputs.MISTAKES_SHOWN)
+    for chunk in rng.permutation(np.array_split(rows, 30)):
+        kept.offer(chunk, labels[chunk], top5[chunk], prob[chunk], [f"bytes of {row}".encode() for row in chunk])
+    assert [row for _, row in kept.kept] == expected
+    assert kept.contents == {row: f"bytes of {row}".encode() for row in expected}

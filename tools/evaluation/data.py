@@ -37,6 +37,7 @@ class Rows:
 
     identity: str
     description: str
+    cheap_random_access = True  # whether reading a few scattered rows at the end costs little
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -115,6 +116,7 @@ class ParquetRows(Rows):
     decoding the images). Each loader worker takes a contiguous span of batches, so its reads follow on.
     """
 
+    cheap_random_access = False  # a far row is reached by streaming up to it (over the network for hf://)
     STREAM_ROWS = 32  # rows per record batch decoded from the stream
     BUFFER = 4 << 20  # bytes read ahead per column: the stream never holds a row group in memory
 

@@ -29,6 +29,28 @@ class Batch:
     pixels: object  # their model input (uint8 for timm preprocessing, float otherwise), on the CPU
     bad_rows: list[int]
     bad_reasons: list[str]
+    contents: list[bytes] | None = None  # the kept rows' bytes, when the source reads scattered rows slowly
+
+
+class Mistakes:
+    """The most confident wrong top-1 predictions seen so far, with their image bytes, so mistakes.png needs
+    no second pass over a source that has no cheap random access. Ordered as `most_confident_mistakes`
+    orders them (probability, then row), so the final choice among all rows is always among those kept."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.kept: list[tuple[float, int]] = []  # (-probability, row), best first
+        self.contents: dict[int, bytes] = {}
+
+    def offer(self, rows: np.ndarray, labels: np.ndarray, top5: np.ndarray, prob: np.ndarray, contents) -> None:
+        for i in np.flatnonzero(top5[:, 0] != labels):
+            key = (-float(prob[i, 0]), int(rows[i]))
+            if len(self.kept) < self.count or key < self.kept[-1]:
+                self.kept = sorted([*self.kept, key])
+                self.contents[key[1]] = contents[i]
+                for _, dropped in self.kept[self.count :]:
+                    self.contents.pop(dropped, None)
+                self.kept = self.kept[: self.count]
 
 
 class BatchStream(IterableDataset):
@@ -39,6 +61,7 @@ class BatchStream(IterableDataset):
 
     def __init__(self, rows: Rows, batches: list[np.ndarray], todo: list[int], preprocess):
         self.rows, self.batches, self.todo, self.preprocess = rows, batches, todo, preprocess
+        self.send_contents = not rows.cheap_random_access
 
     def __iter__(self) -> Iterator[Batch]:
         worker = get_worker_info()
@@ -50,7 +73,7 @@ class BatchStream(IterableDataset):
 
     def batch(self, index: int) -> Batch:
         wanted = self.batches[index]
-        kept, pixels, bad_rows, bad_reasons = [], [], [], []
+        kept, pixels, bad_rows, bad_reasons, contents = [], [], [], [], []
         for row, content in zip(wanted, self.rows.images_of(wanted)):
             try:
                 image = decode(content)
@@ -60,7 +83,10 @@ class BatchStream(IterableDataset):
                 continue
             pixels.append(self.preprocess(image))
             kept.append(int(row))
-        return Batch(index, np.asarray(kept, dtype=np.int64), self.preprocess.collate(pixels), bad_rows, bad_reasons)
+            contents.append(content)
+        rows = np.asarray(kept, dtype=np.int64)
+        sent = contents if self.send_contents else None
+        return Batch(index, rows, self.preprocess.collate(pixels), bad_rows, bad_reasons, sent)
 
 
 def as_is(batch: Batch) -> Batch:
@@ -136,8 +162,9 @@ def forward(module, pixels, device, amp: bool):
     return top5.cpu().numpy(), prob.cpu().numpy()
 
 
-def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: Path, config) -> int:
-    """Run the batches not yet saved in `partial`, saving each; return how many images were computed."""
+def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: Path, config, mistakes: Mistakes) -> int:
+    """Run the batches not yet saved in `partial`, saving each; return how many images were computed.
+    `mistakes` is offered each batch's wrong predictions when the batches carry their bytes."""
     from tqdm.auto import tqdm
 
     from .run import finished_batches, save_batch
@@ -158,6 +185,8 @@ def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: P
             else:
                 top5, prob = np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)
             save_batch(partial, batch.index, batch.rows, top5, prob, batch.bad_rows, batch.bad_reasons)
+            if batch.contents is not None:
+                mistakes.offer(batch.rows, meta.labels[batch.rows], top5, prob, batch.contents)
             correct += int(np.sum(top5[:, 0] == meta.labels[batch.rows])) if len(batch.rows) else 0
             seen += len(batch.rows)
             computed += len(batch.rows)

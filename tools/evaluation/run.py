@@ -189,10 +189,11 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
     partial.mkdir(exist_ok=True)
     outputs.write_json(partial / RUN_FILE, batch_identity)
 
-    from .loop import run_batches
+    from .loop import Mistakes, run_batches
 
     started = time.perf_counter()
-    computed = run_batches(loaded, rows, meta, selected, partial, config)
+    seen_mistakes = Mistakes(outputs.MISTAKES_SHOWN)
+    computed = run_batches(loaded, rows, meta, selected, partial, config, seen_mistakes)
     seconds = time.perf_counter() - started
     done_rows, top5, prob, unreadable = collect_partial(partial, len(selected), config.batch_size)
     bad = [(meta.paths[row], reason) for row, reason in unreadable]
@@ -210,7 +211,7 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
     scores = score(meta.labels[done_rows], top5)
     outputs.write_predictions(folder, table)
     outputs.write_per_class(folder, scores)
-    write_mistakes(folder, loaded.name, rows, table)
+    write_mistakes(folder, loaded.name, rows, table, seen_mistakes.contents)
     run = {
         "model": loaded.name,
         "backbone": loaded.backbone,
@@ -309,15 +310,12 @@ def collect_partial(partial: Path, selected: int, batch_size: int):
     return np.concatenate(rows), np.concatenate(top5), np.concatenate(prob), bad
 
 
-def write_mistakes(folder: Path, model: str, rows: Rows, table) -> None:
+def write_mistakes(folder: Path, model: str, rows: Rows, table, known: dict[int, bytes]) -> None:
+    """mistakes.png; images not seen in this run (resumed batches, or a cheap source) are read back."""
     mistakes = outputs.most_confident_mistakes(table)
-    order = np.argsort([mistake["row"] for mistake in mistakes], kind="stable")
-    wanted = np.asarray([mistakes[i]["row"] for i in order], dtype=np.int64)
-    fetched = rows.images_of(wanted)
-    images: list[bytes | None] = [None] * len(mistakes)
-    for position, content in zip(order, fetched):
-        images[position] = content
-    wrong = int(
-        np.sum(np.asarray([five[0] for five in table.column("top5").to_pylist()]) != table.column("label").to_numpy())
-    )
+    missing = np.asarray(sorted({m["row"] for m in mistakes} - set(known)), dtype=np.int64)
+    known = {**known, **dict(zip(missing.tolist(), rows.images_of(missing)))}
+    images = [known[mistake["row"]] for mistake in mistakes]
+    predicted = np.asarray([five[0] for five in table.column("top5").to_pylist()])
+    wrong = int(np.sum(predicted != table.column("label").to_numpy()))
     outputs.write_mistakes(folder, model, mistakes, images, wrong)
