@@ -156,7 +156,7 @@ def prepare(archive: Path, work: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("archive", type=Path)
-    parser.add_argument("--work-dir", type=Path, help="where the package and caches go (default: beside the archive)")
+    parser.add_argument("--work-dir", type=Path, help="package and caches (default: ARCHIVE_STEM-eval-bench beside it)")
     parser.add_argument(
         "--model", default="mobilenetv3_small_100", help="timm model, random init (default: %(default)s)"
     )
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = (args.work_dir or args.archive.parent / "eval-bench").resolve()
+    work = (args.work_dir or args.archive.parent / f"{args.archive.stem}-eval-bench").resolve()
     work = Path(str(work).lower())  # timm lower-cases hfds/ names: the package must live at a lower-case path
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_DATASETS_CACHE", str(work / "hf-datasets"))

@@ -184,3 +184,14 @@ def test_the_base_install_imports_no_torch():
 
     code = "import sys, imagenet_sketch_tools.cli as c; c.build_parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_amp_runs_on_the_cpu_and_a_missing_device_is_a_one_line_error(tmp_path, capfd):
+    torch.manual_seed(5)
+    torch.save(timm.create_model("test_resnet", pretrained=False).state_dict(), tmp_path / "r.pth")
+    common = ["--sample", "-o", tmp_path / "o", "--workers", "0", "--checkpoint", tmp_path / "r.pth", "--limit", "4"]
+    code, out, _ = eval_cli(capfd, "timm:test_resnet", *common, "--amp")
+    assert code == 0 and "on 4 images" in out
+    if not torch.cuda.is_available():
+        code, _, error = eval_cli(capfd, "timm:test_resnet", *common, "--device", "cuda", "--force")
+        assert code == 1 and "--device cuda: torch finds no cuda device here; use --device cpu or auto" in error
