@@ -177,7 +177,7 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
     wanted = {**identity(spec, weights, rows, selected, config), "skip_unreadable": config.skip_unreadable}
     finished = read_run(folder)
     if finished and not config.force and finished.get("identity") == wanted:
-        return reread(folder, finished, meta, selected, selection)
+        return reread(folder, finished, selection)
     loaded = load_model(spec, weights)
     loaded.name += random_init_suffix(spec, weights)
     folder.mkdir(parents=True, exist_ok=True)
@@ -198,13 +198,7 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
     done_rows, top5, prob, unreadable = collect_partial(partial, len(selected), config.batch_size)
     bad = [(meta.paths[row], reason) for row, reason in unreadable]
     if bad and not config.skip_unreadable:
-        for path, reason in bad[:LISTED_UNREADABLE]:
-            print(f"unreadable: {path}: {reason}", file=sys.stderr)
-        more = f" (first {LISTED_UNREADABLE} listed)" if len(bad) > LISTED_UNREADABLE else ""
-        raise UserError(
-            f"{len(bad)} image(s) cannot be decoded{more}; none was replaced by another image. "
-            "Fix the source, or pass --skip-unreadable to leave them out of every denominator"
-        )
+        refuse_unreadable(bad)
     table = outputs.predictions_table(
         done_rows, [meta.paths[row] for row in done_rows], meta.labels[done_rows], top5, prob
     )
@@ -232,7 +226,19 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
     return Result(loaded.name, loaded.backbone, folder, scores, bad, selection, seconds, computed, notes=loaded.notes)
 
 
-def reread(folder: Path, run: dict, meta: Meta, selected, selection: str) -> Result:
+def refuse_unreadable(bad: list[tuple[str, str]]) -> None:
+    """List the images that cannot be decoded and stop: a score over other images would not be this one.
+    The run's batches stay saved, so `--skip-unreadable` afterwards computes nothing again."""
+    for path, reason in bad[:LISTED_UNREADABLE]:
+        print(f"unreadable: {path}: {reason}", file=sys.stderr)
+    more = f" (first {LISTED_UNREADABLE} listed)" if len(bad) > LISTED_UNREADABLE else ""
+    raise UserError(
+        f"{len(bad)} image(s) cannot be decoded{more}; none was replaced by another image. "
+        "Fix the source, or pass --skip-unreadable to leave them out of every denominator"
+    )
+
+
+def reread(folder: Path, run: dict, selection: str) -> Result:
     """A finished model: its scores recomputed from predictions.parquet, nothing run."""
     table = outputs.read_predictions(folder)
     top5 = np.asarray(table.column("top5").to_pylist(), dtype=np.int64).reshape(-1, 5)
