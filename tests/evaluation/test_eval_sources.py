@@ -70,3 +70,11 @@ def test_a_package_on_the_hub_is_read_directly(coded_zip, tmp_path, hub, capfd):
     assert len(hub.ranges) > before  # parquet read by ranges from the hub, nothing prepared in the datasets cache
     local = evaluate(KNOWN, str(package), output=tmp_path / "local", workers=0, progress=False)
     assert pq.read_table(output / local.folder.name / "predictions.parquet").equals(predictions(local))
+
+
+def test_a_random_init_is_the_same_every_run(tmp_path):
+    from imagenet_sketch_tools.evaluation import models
+
+    first, second = (models.load("timm:test_resnet", models.Weights(pretrained=False)) for _ in range(2))
+    for (name, a), (_, b) in zip(first.module.state_dict().items(), second.module.state_dict().items()):
+        assert a.equal(b), name

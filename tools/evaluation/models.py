@@ -108,19 +108,25 @@ def load(spec: Spec | str, weights: Weights | None = None) -> Loaded:
     require("torch")
     if weights.checkpoint and not os.path.isfile(weights.checkpoint):
         raise UserError(f"--checkpoint '{weights.checkpoint}' is not a file")
-    if spec.family == "timm":
-        return load_timm(spec, weights)
-    if spec.family == "torchvision":
-        return load_torchvision(spec, weights)
-    if spec.family == "python":
-        return load_python(spec, weights)
-    if spec.family == "hf":
-        from .hf import load_hf
+    import torch
 
-        return load_hf(spec, weights)
-    from .clip import load_open_clip
+    # A random init is seeded, so `--no-pretrained` gives the same model (and scores) every run; the caller's
+    # random state is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        if spec.family == "timm":
+            return load_timm(spec, weights)
+        if spec.family == "torchvision":
+            return load_torchvision(spec, weights)
+        if spec.family == "python":
+            return load_python(spec, weights)
+        if spec.family == "hf":
+            from .hf import load_hf
 
-    return load_open_clip(spec, weights)
+            return load_hf(spec, weights)
+        from .clip import load_open_clip
+
+        return load_open_clip(spec, weights)
 
 
 def unreachable(spec: Spec, error: BaseException) -> UserError:
