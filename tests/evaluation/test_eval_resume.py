@@ -148,3 +148,18 @@ def test_all_black_images_are_evaluated(tmp_path):
     result = evaluate(KNOWN, sample_archive(), output=tmp_path / "out", workers=0, progress=False)
     keyboard = next(row for row in result.scores.per_class if row["wnid"] == "n03085013")
     assert keyboard["images"] == 5 and result.scores.images == 31 and not result.unreadable
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--limit", "0"], "--limit must be at least 1, not 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+        (["--classes", "n01440764,nope"], "--classes: nope not ImageNet-1k wnids"),
+        (["--classes", "n02012849"], "no images to evaluate: the source has none of those classes"),
+    ],
+)
+def test_bad_options_are_one_line_errors(coded_zip, tmp_path, capfd, args, message):
+    code = cli.main(["eval", KNOWN, "--source", str(coded_zip), "-o", str(tmp_path / "o"), "--workers", "0", *args])
+    _, err = capfd.readouterr()
+    assert code == 1 and f"imagenet-sketch: error: {message}" in err
