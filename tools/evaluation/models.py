@@ -75,7 +75,7 @@ def parse_spec(text: str) -> Spec:
         # `C:\model` or `hf_hub:...` typed by mistake: say what is accepted
         raise UserError(f"model '{text}' has an unknown library '{family}'; use one of {', '.join(FAMILIES)}")
     if family == "hf":
-        name, extra = rest, None  # a repo id or a local folder; may hold no colon, but paths may
+        name, extra = rest, None  # a repo id or a local folder, taken whole (a path may hold a colon)
     else:
         name, _, extra = rest.partition(":")
         extra = extra or None
