@@ -1,8 +1,12 @@
-"""Data shared by the eval tests: an archive of coded images whose right answers are known."""
+"""Data and fixtures shared by the eval tests: an archive of coded images whose right answers are known, and
+one torch thread. Test modules import the fixtures by name: a conftest.py in this folder would be imported as
+`conftest` too and shadow tests/conftest.py for the other test modules' `from conftest import ...`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from imagenet_sketch_tools.classes import label_of_wnid
 from imagenet_sketch_tools.package import write_zip
@@ -31,3 +35,19 @@ def coded_members(coded: dict[str, list[int]] = CODED) -> list[tuple[str, bytes]
 def coded_zip_at(path: Path, coded: dict[str, list[int]] = CODED, extra: list[tuple[str, bytes]] = ()) -> Path:
     write_zip([*coded_members(coded), *extra], path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The machine is shared: tests use one thread (results do not depend on it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def coded_zip(tmp_path) -> Path:
+    return coded_zip_at(tmp_path / "ImageNet-Sketch.zip")

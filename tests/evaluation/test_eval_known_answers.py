@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from eval_data import CODED, KNOWN
+from eval_data import CODED, KNOWN, coded_zip, one_torch_thread  # noqa: F401 (fixtures)
 from imagenet_sketch_tools import cli
 from imagenet_sketch_tools.classes import class_table, label_of_wnid
 from imagenet_sketch_tools.evaluation import evaluate, outputs

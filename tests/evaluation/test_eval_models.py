@@ -14,7 +14,7 @@ import torchvision
 import transformers
 from safetensors.torch import save_file
 
-from eval_data import KNOWN
+from eval_data import KNOWN, one_torch_thread  # noqa: F401 (fixtures)
 from imagenet_sketch_tools import cli
 from imagenet_sketch_tools.classes import class_table
 from imagenet_sketch_tools.evaluation import clip, evaluate, hf, models

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from eval_data import KNOWN, coded_zip_at
+from eval_data import KNOWN, coded_zip, coded_zip_at, one_torch_thread  # noqa: F401 (fixtures)
 from imagenet_sketch_tools import cli
 from imagenet_sketch_tools.errors import UserError
 from imagenet_sketch_tools.evaluation import evaluate

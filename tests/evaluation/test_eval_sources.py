@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 import imagenet_sketch
-from eval_data import KNOWN
+from eval_data import KNOWN, coded_zip, one_torch_thread  # noqa: F401 (fixtures)
 from imagenet_sketch_tools import cli, export
 from imagenet_sketch_tools.evaluation import evaluate
 

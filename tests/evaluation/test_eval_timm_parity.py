@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import imagenet_sketch
+from eval_data import one_torch_thread  # noqa: F401 (fixture)
 from imagenet_sketch_tools import export
 from imagenet_sketch_tools.classes import class_table
 from imagenet_sketch_tools.evaluation import evaluate, models
