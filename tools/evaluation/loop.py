@@ -1,5 +1,5 @@
 """The input pipeline and the forward pass: batches of rows read, decoded and transformed in worker processes
-(one batch per task, its rows read as contiguous Arrow runs), then run through the model on the device.
+(each worker a contiguous span of batches, read as one stream of Arrow data), then run through the model.
 
 Imported only once a model is loaded: torch is there by then (models.require said which extra if not).
 """
@@ -54,10 +54,10 @@ class Mistakes:
 
 
 class BatchStream(IterableDataset):
-    """An iterable dataset of whole batches: a worker reads, decodes and transforms a batch at a time, so only
-    the finished tensor crosses between processes (timm's loader sends every image on its own). Each worker
-    takes a contiguous span of the batches, so its reads follow on from one another in the source; batches
-    arrive interleaved across workers and are saved by index, so their order does not matter."""
+    """An iterable dataset of whole batches: a worker reads a batch's rows as one run, decodes and transforms
+    them, and sends the collated tensor. Each worker takes a contiguous span of the batches, so its reads follow
+    on from one another in the source; batches arrive interleaved across workers and are saved by index, so
+    their order does not matter."""
 
     def __init__(self, rows: Rows, batches: list[np.ndarray], todo: list[int], preprocess):
         self.rows, self.batches, self.todo, self.preprocess = rows, batches, todo, preprocess
