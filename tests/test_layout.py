@@ -12,7 +12,8 @@ ROOT = Path(__file__).parents[1]
 TOOLS = ROOT / "tools"
 PACKAGE = "imagenet_sketch_tools"
 # Lower layers never import higher ones: commands -> features -> the dataset core -> shared helpers.
-LAYERS = {"common": 0, "dataset": 1, "fetch": 2, "hub": 2, "inspection": 2, "pipeline": 2, "evaluation": 2, "cli": 3}
+# Evaluation reads datasets through the builder's load(), so it sits above the builder, as the commands do.
+LAYERS = {"common": 0, "dataset": 1, "fetch": 2, "hub": 2, "inspection": 2, "pipeline": 2, "evaluation": 3, "cli": 4}
 
 
 def module_name(path: Path) -> str:
@@ -40,13 +41,14 @@ def graph() -> dict[str, set[str]]:
     modules = {module_name(path): path for path in TOOLS.rglob("*.py")}
     edges = {}
     for name, path in modules.items():
-        # `from pkg import module` names a module; `from module import function` names the module itself.
-        edges[name] = {target for target in imports_of(path) if target in modules or target == "imagenet_sketch"}
+        targets = {target for target in imports_of(path) if target in modules or target == "imagenet_sketch"}
+        # `from pkg import module` depends on the module, not on what pkg/__init__ re-exports for users.
+        edges[name] = {target for target in targets if not any(other.startswith(target + ".") for other in targets)}
     return edges
 
 
 def layer(module: str) -> float:
-    if module == "imagenet_sketch":  # the builder: above what it reads with, below the commands that run it
+    if module == "imagenet_sketch":  # the builder: above what it reads with, below what runs it
         return 2.5
     return LAYERS[module.split(".")[1]] if module.count(".") else -1
 

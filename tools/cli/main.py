@@ -25,6 +25,7 @@ COMMANDS = (
     "augment",
     "package",
     "audit",
+    "eval",
 )
 
 

@@ -24,14 +24,14 @@ BLANK_MAX_STDDEV = 2.0
 
 
 def decode(
-    content: bytes | str | os.PathLike, draft: tuple[str, tuple[int, int]] | None = None
+    content: bytes | str | os.PathLike | None, draft: tuple[str, tuple[int, int]] | None = None
 ) -> tuple[Image.Image | None, str | None]:
     """`(image, None)` with the image fully decoded, or `(None, why)` with one line saying why it cannot be.
 
     `content` is the file's bytes or its path. `draft` (mode, size) lets a JPEG decode at a reduced scale when
     only a thumbnail is needed. The image keeps the `format` Pillow found.
     """
-    if isinstance(content, bytes | bytearray | memoryview) and not content:
+    if content is None or (isinstance(content, bytes | bytearray | memoryview) and not content):
         return None, "empty (0 bytes)"
     try:
         with warnings.catch_warnings():

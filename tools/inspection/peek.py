@@ -98,22 +98,35 @@ def describe(content: bytes) -> tuple[Image.Image | None, str]:
 
 def contact_sheet(peeked: Peeked, columns: int | None = None) -> Image.Image:
     """Thumbnails in a grid, each captioned with its file name and `WxH mode`, under a title naming the class."""
-    font = _font()
-    count = max(len(peeked.images), 1)
-    # At least four across (a row of a few is easier to scan than a square with holes), square beyond 16.
-    columns = columns or min(count, max(4, math.ceil(math.sqrt(count))))
-    rows = math.ceil(count / columns)
-    sheet = Image.new("RGB", (columns * CELL_WIDTH, TITLE_HEIGHT + rows * CELL_HEIGHT), "white")
-    draw = ImageDraw.Draw(sheet)
     name = class_table()[1][label_of_wnid()[peeked.wnid]]
     title = f"{peeked.wnid} (label {label_of_wnid()[peeked.wnid]}): {name}"
     shown = f"first {len(peeked.images)} of {peeked.class_size} images"
-    draw.text((PAD, PAD // 2), _fit(draw, title, sheet.width - 2 * PAD, font), fill="black", font=font)
-    draw.text((PAD, PAD // 2 + LINE_HEIGHT), shown, fill="dimgray", font=font)
-    for index, (path, content) in enumerate(peeked.images):
-        left = (index % columns) * CELL_WIDTH + PAD
-        top = TITLE_HEIGHT + (index // columns) * CELL_HEIGHT + PAD
+    cells = []
+    for path, content in peeked.images:
         image, caption = describe(content)
+        cells.append((image, [path.split("/")[-1], caption]))
+    return draw_sheet(title, shown, cells, columns)
+
+
+def draw_sheet(
+    title: str, subtitle: str, cells: list[tuple[Image.Image | None, list[str]]], columns: int | None = None
+) -> Image.Image:
+    """The sheet's look: a title and a grey subtitle over a grid of thumbnails (None: an "unreadable" box),
+    each with its caption lines under it. Shared with `imagenet-sketch eval`'s mistakes.png."""
+    font = _font()
+    count = max(len(cells), 1)
+    # At least four across (a row of a few is easier to scan than a square with holes), square beyond 16.
+    columns = columns or min(count, max(4, math.ceil(math.sqrt(count))))
+    rows = math.ceil(count / columns)
+    lines = max([CAPTION_LINES, *(len(caption) for _, caption in cells)])
+    cell_height = CELL_HEIGHT + (lines - CAPTION_LINES) * LINE_HEIGHT
+    sheet = Image.new("RGB", (columns * CELL_WIDTH, TITLE_HEIGHT + rows * cell_height), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((PAD, PAD // 2), _fit(draw, title, sheet.width - 2 * PAD, font), fill="black", font=font)
+    draw.text((PAD, PAD // 2 + LINE_HEIGHT), subtitle, fill="dimgray", font=font)
+    for index, (image, caption) in enumerate(cells):
+        left = (index % columns) * CELL_WIDTH + PAD
+        top = TITLE_HEIGHT + (index // columns) * cell_height + PAD
         if image is None:
             draw.rectangle([left, top, left + THUMB - 1, top + THUMB - 1], fill="lightgray", outline="red")
             draw.text((left + PAD, top + THUMB // 2 - FONT_SIZE), "unreadable", fill="red", font=font)
@@ -122,7 +135,7 @@ def contact_sheet(peeked: Peeked, columns: int | None = None) -> Image.Image:
             thumbnail.thumbnail((THUMB, THUMB))
             sheet.paste(thumbnail, (left + (THUMB - thumbnail.width) // 2, top + (THUMB - thumbnail.height) // 2))
             draw.rectangle([left - 1, top - 1, left + THUMB, top + THUMB], outline="lightgray")
-        for line_index, text in enumerate((path.split("/")[-1], caption)):
+        for line_index, text in enumerate(caption):
             position = (left, top + THUMB + 2 + line_index * LINE_HEIGHT)
             draw.text(position, _fit(draw, text, THUMB, font), fill="black", font=font)
     return sheet

@@ -1,0 +1,88 @@
+"""`imagenet-sketch eval`: score ImageNet-1k classifiers on ImageNet-Sketch (results.csv, per-class figures,
+predictions, leaderboard.md, mistakes.png), each with its own library's eval preprocessing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from imagenet_sketch_tools.common.errors import UserError
+
+PROG = "imagenet-sketch"
+
+
+def add_to(commands) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="top-1/top-5 of ImageNet classifiers on the sketches: results.csv, predictions, leaderboard.md",
+        description="MODEL is timm:NAME (or a bare timm name), torchvision:NAME[:WEIGHTS], hf:REPO, "
+        "open_clip:ARCH:PRETRAINED or python:MODULE:FUNCTION.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="e.g. timm:resnet50.tv_in1k")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--source",
+        help="ImageNet-Sketch.zip, its folder, a zip URL, an exported package folder (data/*.parquet) "
+        "or hf://datasets/NS/NAME (default: the release, as load() finds it)",
+    )
+    where.add_argument("--sample", action="store_true", help="use the embedded sample archive (a few classes)")
+    parser.add_argument("--output", "-o", default="eval", help="folder for the results (default: ./eval)")
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--checkpoint", help="weights to load: a state dict (.pt/.pth) or .safetensors file")
+    weights.add_argument("--no-pretrained", action="store_true", help="random init (no weights fetched)")
+    parser.add_argument("--batch-size", "-b", type=int, default=64, help="images per batch (default: 64)")
+    parser.add_argument("--workers", "-j", type=int, default=None, help="decoding processes (default: min(4, CPUs))")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (autocast) for the forward pass")
+    parser.add_argument("--limit", type=int, help="evaluate N images, evenly spaced over the rows (quick runs)")
+    parser.add_argument("--classes", help="comma-separated wnids to evaluate, e.g. n01440764,n02012849")
+    parser.add_argument(
+        "--skip-unreadable", action="store_true", help="leave undecodable images out of every denominator"
+    )
+    parser.add_argument("--force", action="store_true", help="run models again even if already evaluated")
+    parser.add_argument("--reference", help="a results CSV (e.g. timm's results-sketch.csv) to compare against")
+    parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagenet_sketch_tools.evaluation.run import evaluate_models
+    from imagenet_sketch_tools.evaluation.spec import Weights, parse_spec
+
+    specs = [parse_spec(text) for text in args.models]  # a typo fails before anything is read
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers must be 0 or more, not {args.workers}")
+    source = args.source
+    if args.sample:
+        import imagenet_sketch
+
+        source = imagenet_sketch.load(name="sample", cache_dir=args.cache_dir)
+    classes = tuple(wnid.strip() for wnid in args.classes.split(",") if wnid.strip()) if args.classes else None
+    try:
+        results = evaluate_models(
+            specs,
+            source,
+            weights=Weights(checkpoint=args.checkpoint, pretrained=not args.no_pretrained),
+            cache_dir=args.cache_dir,
+            output=args.output,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            device=args.device,
+            amp=args.amp,
+            limit=args.limit,
+            classes=classes,
+            skip_unreadable=args.skip_unreadable,
+            force=args.force,
+            reference=args.reference,
+        )
+    except KeyboardInterrupt:
+        # unlike the other commands, eval keeps what it finished: say so instead of cli's generic message
+        print(
+            f"{PROG}: interrupted; finished batches are kept in {args.output}, run the same command to continue",
+            file=sys.stderr,
+        )
+        return 130
+    for result in results:
+        print(result.summary())
+    print(f"results.csv and leaderboard.md in {args.output}")
+    return 0

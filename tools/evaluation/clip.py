@@ -1,0 +1,143 @@
+"""open_clip zero-shot (`open_clip:ARCH:PRETRAINED`): the image tower scored against one embedding per class,
+the mean of the normalised text embeddings of CLIP's 80 prompt templates filled with the curated class names
+(both shipped as data files: our `crane` / `crane2` table names are not prompt text), renormalised, as
+open_clip's `build_zero_shot_classifier` computes it. Class embeddings are cached per model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+from importlib import resources
+
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.common.files import cache_folder, write_atomically
+from imagenet_sketch_tools.dataset.classes import class_table
+from imagenet_sketch_tools.evaluation.spec import Loaded, Spec, Weights, param_count, require, unreachable
+
+NAMES_FILE = "imagenet1k_clip_names.tsv"
+TEMPLATES_FILE = "imagenet1k_clip_templates.txt"
+LOGIT_SCALE = 100.0  # open_clip's zero-shot evaluation multiplies cosine similarities by 100, as CLIP did
+CLASSES_PER_STEP = 10  # classes whose prompts go through the text tower at once (as open_clip's default)
+
+
+def _package_text(name: str) -> str:
+    # Beside the class table: the prompt names are the same 1000 classes, in the same order.
+    return resources.files("imagenet_sketch_tools.dataset").joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def prompt_names() -> tuple[str, ...]:
+    """The curated class names CLIP's authors wrote for prompts, in label order (checked against our wnids)."""
+    rows = [line.split("\t") for line in _package_text(NAMES_FILE).splitlines()[1:] if line]
+    if [wnid for wnid, _ in rows] != list(class_table()[0]):
+        raise RuntimeError(f"{NAMES_FILE} is not in the class table's order")
+    return tuple(name for _, name in rows)
+
+
+@functools.cache
+def templates() -> tuple[str, ...]:
+    """CLIP's 80 ImageNet prompt templates, `{}` standing for the class name."""
+    return tuple(line for line in _package_text(TEMPLATES_FILE).splitlines() if line)
+
+
+def class_embeddings(clip, tokenizer, names, prompts, device="cpu"):
+    """(embed_dim, classes): per class, the mean of its normalised prompt embeddings, normalised again."""
+    import torch
+    import torch.nn.functional as F
+
+    columns = []
+    with torch.inference_mode():
+        for start in range(0, len(names), CLASSES_PER_STEP):
+            chunk = names[start : start + CLASSES_PER_STEP]
+            texts = tokenizer([template.format(name) for name in chunk for template in prompts]).to(device)
+            embedded = F.normalize(clip.encode_text(texts).float(), dim=-1)
+            mean = embedded.reshape(len(chunk), len(prompts), -1).mean(dim=1)
+            columns.append(F.normalize(mean, dim=-1).T)
+    return torch.cat(columns, dim=1)
+
+
+def cache_key(arch: str, pretrained_id: str) -> str:
+    open_clip = require("open_clip")
+    material = "\n".join([arch, pretrained_id, open_clip.__version__, *prompt_names(), *templates()])
+    return hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
+def pretrained_identity(pretrained: str | None) -> str:
+    """A cache identity for the weights: a local file by path, size and time (a retrained file is new)."""
+    if pretrained and os.path.isfile(pretrained):
+        status = os.stat(pretrained)
+        return f"file:{os.path.abspath(pretrained)}:{status.st_size}:{status.st_mtime_ns}"
+    return f"tag:{pretrained}"
+
+
+def cached_class_embeddings(clip, tokenizer, arch: str, pretrained: str | None):
+    """Class embeddings from the cache, else computed once and stored (80,000 prompts are slow on a CPU)."""
+    import torch
+
+    if pretrained is None:  # a random init differs every time: nothing to reuse
+        return class_embeddings(clip, tokenizer, prompt_names(), templates())
+    path = cache_folder() / "eval" / "clip" / f"{cache_key(arch, pretrained_identity(pretrained))}.pt"
+    if path.exists():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    weights = class_embeddings(clip, tokenizer, prompt_names(), templates())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(weights, buffer)
+    write_atomically(path, buffer.getvalue())
+    return weights
+
+
+def zero_shot_module(clip, classifier):
+    import torch
+
+    class ZeroShot(torch.nn.Module):
+        """Image features, normalised, against the class embeddings: (N, 1000) logits in label order."""
+
+        def __init__(self):
+            super().__init__()
+            self.clip = clip
+            self.register_buffer("classifier", classifier)
+
+        def forward(self, pixels):
+            features = torch.nn.functional.normalize(self.clip.encode_image(pixels).float(), dim=-1)
+            return LOGIT_SCALE * features @ self.classifier
+
+    return ZeroShot()
+
+
+def load_open_clip(spec: Spec, weights: Weights) -> Loaded:
+    open_clip = require("open_clip")
+    from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
+
+    arch = spec.name
+    if arch not in open_clip.list_models():
+        raise UserError(f"open_clip has no model '{arch}'; see open_clip.list_models()")
+    pretrained = weights.checkpoint or (spec.extra if weights.pretrained else None)
+    try:
+        clip, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+    except Exception as error:
+        if pretrained and not weights.checkpoint:
+            raise unreachable(spec, error) from error
+        if weights.checkpoint:
+            raise UserError(f"--checkpoint '{weights.checkpoint}' does not fit {spec.text}: {error}") from error
+        raise
+    clip.eval()
+    tokenizer = open_clip.get_tokenizer(arch)
+    classifier = cached_class_embeddings(clip, tokenizer, arch, pretrained)
+    config = open_clip.get_model_preprocess_cfg(clip)
+    size = config.get("size", 224)
+    size = size[-1] if isinstance(size, (tuple, list)) else size
+    name = spec.text if weights.pretrained or weights.checkpoint else f"open_clip:{arch}"
+    return Loaded(
+        name=name,
+        backbone=arch,
+        module=zero_shot_module(clip, classifier),
+        preprocess=TensorPreprocess(preprocess),
+        param_count=param_count(clip),
+        img_size=int(size),
+        crop_pct=1.0,  # open_clip resizes the short side to the input size and center-crops it
+        interpolation=str(config.get("interpolation", "bicubic")),
+    )

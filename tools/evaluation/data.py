@@ -1,0 +1,237 @@
+"""The rows to evaluate, read as Arrow: from a prepared `datasets.Dataset` or straight from an exported hub
+package's parquet shards (a folder holding `data/*.parquet`, or `hf://datasets/NS/NAME`).
+
+Metadata (label, wnid, file name) is read once for every row; image bytes are read per batch, in contiguous
+runs of rows, inside the loader's worker processes, so no image is pickled between processes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import posixpath
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.dataset.classes import label_of_wnid
+
+HF_PREFIX = "hf://"
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Per row of the whole source: ImageNet-1k label, wnid and the path `<wnid>/<file>`."""
+
+    labels: np.ndarray  # int64
+    wnids: list[str]
+    paths: list[str]
+
+
+class Rows:
+    """What the run needs of a source: its size, per-row metadata, an identity, and image bytes by row."""
+
+    identity: str
+    description: str
+    cheap_random_access = True  # whether reading a few scattered rows at the end costs little
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def meta(self) -> Meta:
+        raise NotImplementedError
+
+    def images(self, start: int, stop: int) -> list[bytes | None]:
+        """The stored bytes of rows [start, stop)."""
+        raise NotImplementedError
+
+    def images_of(self, rows: np.ndarray) -> list[bytes | None]:
+        """The bytes of `rows` (sorted), read as few contiguous runs."""
+        out: list[bytes | None] = []
+        for run in contiguous_runs(rows):
+            out.extend(self.images(int(run[0]), int(run[-1]) + 1))
+        return out
+
+
+def contiguous_runs(rows: np.ndarray) -> list[np.ndarray]:
+    if len(rows) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    return np.split(rows, breaks)
+
+
+def full_path(wnid: str, path: str | None) -> str:
+    """`<wnid>/<file>`: the builder keeps that path, an export keeps only the file name (as push_to_hub)."""
+    return f"{wnid}/{posixpath.basename(path or '')}"
+
+
+def meta_of_table(table: pa.Table) -> Meta:
+    wnids = table.column("wnid").to_pylist()
+    image = table.column("image")
+    paths = [path for chunk in image.chunks for path in chunk.field("path").to_pylist()]
+    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
+    known = label_of_wnid()
+    # The label column must be the fixed table's index of the wnid; another labelling would shift every score.
+    expected = np.fromiter((known.get(wnid, -1) for wnid in wnids), dtype=np.int64, count=len(wnids))
+    if len(labels) and not np.array_equal(labels, expected):
+        bad = int(np.flatnonzero(labels != expected)[0])
+        raise UserError(
+            f"row {bad} ({wnids[bad]}) has label {labels[bad]}, not its ImageNet-1k index {expected[bad]}; "
+            "this is not a package exported by imagenet-sketch"
+        )
+    return Meta(labels, wnids, [full_path(wnid, path) for wnid, path in zip(wnids, paths)])
+
+
+class DatasetRows(Rows):
+    """A prepared `datasets.Dataset` (as `imagenet_sketch.load()` returns it): its memory-mapped Arrow table."""
+
+    def __init__(self, dataset):
+        missing = {"image", "label", "wnid"} - set(dataset.column_names)
+        if missing:
+            raise UserError(f"the dataset has no column(s) {sorted(missing)}; expected image, label, wnid")
+        self.arrow = dataset.with_format("arrow")
+        self.identity = f"dataset:{dataset._fingerprint}"
+        self.description = "the prepared dataset"
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    def meta(self) -> Meta:
+        return meta_of_table(self.arrow[:])
+
+    def images(self, start: int, stop: int) -> list[bytes | None]:
+        column = self.arrow[start:stop].column("image")
+        return [content for chunk in column.chunks for content in chunk.field("bytes").to_pylist()]
+
+
+class ParquetRows(Rows):
+    """The shards of an exported package, in name order (train-00000-of-N first).
+
+    Bytes are streamed: a read continues from where the last one ended, decoding pages as it goes (a row group
+    of an export can be a whole 500 MB shard, so reading one whole for every batch would cost more than
+    decoding the images). Each loader worker takes a contiguous span of batches, so its reads follow on.
+    """
+
+    cheap_random_access = False  # a far row is reached by streaming up to it (over the network for hf://)
+    STREAM_ROWS = 32  # rows per record batch decoded from the stream
+    BUFFER = 4 << 20  # bytes read ahead per column: the stream never holds a row group in memory
+
+    def __init__(self, location: str):
+        self.location = location
+        self.filesystem, self.files = parquet_files(location)
+        self._opened: dict[str, pq.ParquetFile] = {}
+        self._pid = os.getpid()
+        self._groups: list[tuple[str, int]] = []  # (file, row group) in row order
+        sizes = []
+        for name in self.files:
+            metadata = self._file(name).metadata
+            for group in range(metadata.num_row_groups):
+                self._groups.append((name, group))
+                sizes.append(metadata.row_group(group).num_rows)
+        self.group_starts = [0, *np.cumsum(sizes, dtype=np.int64).tolist()]  # first row of each group; total last
+        signature = "\n".join(f"{name}:{self._file(name).metadata.num_rows}" for name in self.files)
+        self.identity = f"parquet:{location}:{hashlib.sha256(signature.encode()).hexdigest()[:16]}"
+        self.description = location
+        self._forget_stream()
+
+    def _forget_stream(self) -> None:
+        self._stream, self._position, self._pending = None, -1, []
+
+    def __getstate__(self):
+        # open files and streams stay behind: each worker opens its own (fsspec handles are not shareable)
+        state = dict(self.__dict__)
+        state.update(_opened={}, _stream=None, _position=-1, _pending=[])
+        return state
+
+    def _file(self, name: str) -> pq.ParquetFile:
+        if self._pid != os.getpid():  # a forked worker: handles of the parent are not ours to use
+            self._opened, self._pid = {}, os.getpid()
+            self._forget_stream()
+        if name not in self._opened:
+            handle = self.filesystem.open(name, "rb") if self.filesystem else name
+            self._opened[name] = pq.ParquetFile(handle, pre_buffer=False, buffer_size=self.BUFFER)
+        return self._opened[name]
+
+    def __len__(self) -> int:
+        return self.group_starts[-1]
+
+    def meta(self) -> Meta:
+        tables = [self._file(name).read(columns=["image.path", "label", "wnid"]) for name in self.files]
+        return meta_of_table(pa.concat_tables(tables))
+
+    def _batches_from(self, group: int):
+        for name, index in self._groups[group:]:
+            columns = ["image.bytes"]
+            for batch in self._file(name).iter_batches(self.STREAM_ROWS, [index], columns, use_threads=False):
+                yield batch.column(0).field("bytes").to_pylist()
+
+    def _seek(self, row: int) -> None:
+        """Position the stream at `row`: onwards from where it is, else from the start of row's group."""
+        if self._pid != os.getpid() or self._stream is None or row < self._position:
+            self._file(self.files[0])  # resets the handles in a new process
+            group = bisect.bisect_right(self.group_starts, row) - 1
+            self._stream, self._position, self._pending = self._batches_from(group), self.group_starts[group], []
+        while self._position < row:
+            if not self._pending:
+                self._pending = next(self._stream)
+            skip = min(row - self._position, len(self._pending))
+            self._pending, self._position = self._pending[skip:], self._position + skip
+
+    def images(self, start: int, stop: int) -> list[bytes | None]:
+        self._seek(start)
+        out: list[bytes | None] = []
+        while len(out) < stop - start:
+            if not self._pending:
+                self._pending = next(self._stream)
+            take = min(stop - start - len(out), len(self._pending))
+            out.extend(self._pending[:take])
+            self._pending = self._pending[take:]
+        self._position = stop
+        return out
+
+
+def is_package(source: str) -> bool:
+    """An exported hub package: `hf://datasets/...`, or a local folder with parquet shards under `data/`."""
+    if source.startswith(HF_PREFIX):
+        return not source.lower().endswith(".zip")  # a zip on the hub is an archive source, read by the builder
+    return os.path.isdir(os.path.join(source, "data")) and any(
+        name.endswith(".parquet") for name in os.listdir(os.path.join(source, "data"))
+    )
+
+
+def parquet_files(location: str):
+    """(filesystem or None for local, sorted shard paths) of a package."""
+    if location.startswith(HF_PREFIX):
+        from huggingface_hub import HfFileSystem
+
+        filesystem = HfFileSystem()
+        pattern = location[len(HF_PREFIX) :].rstrip("/") + "/data/*.parquet"
+        try:
+            files = sorted(filesystem.glob(pattern))
+        except Exception as error:  # unknown repo, no network, no permission: one line saying which
+            raise UserError(f"cannot list '{location}' ({type(error).__name__}: {error})") from error
+    else:
+        filesystem = None
+        folder = os.path.join(location, "data")
+        files = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".parquet"))
+    if not files:
+        raise UserError(f"'{location}' holds no data/*.parquet; give an exported package or an archive")
+    return filesystem, files
+
+
+def open_rows(source=None, *, cache_dir: str | None = None, num_proc: int | None = None) -> Rows:
+    """Rows of a `datasets.Dataset`, an exported package, or anything `imagenet_sketch.load()` takes
+    (None: the release as load() finds it)."""
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        return DatasetRows(source)
+    if source is not None and is_package(str(source)):
+        return ParquetRows(str(source))
+    import imagenet_sketch
+
+    return DatasetRows(
+        imagenet_sketch.load(None if source is None else str(source), cache_dir=cache_dir, num_proc=num_proc)
+    )

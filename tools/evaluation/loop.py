@@ -1,0 +1,197 @@
+"""The input pipeline and the forward pass: batches of rows read, decoded and transformed in worker processes
+(each worker a contiguous span of batches, read as one stream of Arrow data), then run through the model.
+
+Imported only once a model is loaded: torch is there by then (spec.require said which extra if not).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.common.images import decode
+from imagenet_sketch_tools.evaluation.data import Meta, Rows
+from imagenet_sketch_tools.evaluation.partial import finished_batches, save_batch
+
+TOP = 5
+
+
+@dataclass
+class Batch:
+    index: int
+    rows: np.ndarray  # the rows whose images decoded, in order
+    pixels: object  # their model input (uint8 for timm preprocessing, float otherwise), on the CPU
+    bad_rows: list[int]
+    bad_reasons: list[str]
+    contents: list[bytes] | None = None  # the kept rows' bytes, when the source reads scattered rows slowly
+
+
+class Mistakes:
+    """The most confident wrong top-1 predictions seen so far, with their image bytes, so mistakes.png needs
+    no second pass over a source that has no cheap random access. Ordered as `most_confident_mistakes`
+    orders them (probability, then row), so the final choice among all rows is always among those kept."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.kept: list[tuple[float, int]] = []  # (-probability, row), best first
+        self.contents: dict[int, bytes] = {}
+
+    def offer(self, rows: np.ndarray, labels: np.ndarray, top5: np.ndarray, prob: np.ndarray, contents) -> None:
+        for i in np.flatnonzero(top5[:, 0] != labels):
+            key = (-float(prob[i, 0]), int(rows[i]))
+            if len(self.kept) < self.count or key < self.kept[-1]:
+                self.kept = sorted([*self.kept, key])
+                self.contents[key[1]] = contents[i]
+                for _, dropped in self.kept[self.count :]:
+                    self.contents.pop(dropped, None)
+                self.kept = self.kept[: self.count]
+
+
+class BatchStream(IterableDataset):
+    """An iterable dataset of whole batches: a worker reads a batch's rows as one run, decodes and transforms
+    them, and sends the collated tensor. Each worker takes a contiguous span of the batches, so its reads follow
+    on from one another in the source; batches arrive interleaved across workers and are saved by index, so
+    their order does not matter."""
+
+    def __init__(self, rows: Rows, batches: list[np.ndarray], todo: list[int], preprocess):
+        self.rows, self.batches, self.todo, self.preprocess = rows, batches, todo, preprocess
+        self.send_contents = not rows.cheap_random_access
+
+    def __iter__(self) -> Iterator[Batch]:
+        worker = get_worker_info()
+        todo = self.todo
+        if worker is not None:
+            todo = todo[worker.id * len(todo) // worker.num_workers : (worker.id + 1) * len(todo) // worker.num_workers]
+        for index in todo:
+            yield self.batch(index)
+
+    def batch(self, index: int) -> Batch:
+        wanted = self.batches[index]
+        kept, pixels, bad_rows, bad_reasons, contents = [], [], [], [], []
+        for row, content in zip(wanted, self.rows.images_of(wanted)):
+            image, unreadable = decode(content)  # never replaced by another image: listed, and the run says so
+            if image is None:
+                bad_rows.append(int(row))
+                bad_reasons.append(unreadable)
+                continue
+            pixels.append(self.preprocess(image))
+            kept.append(int(row))
+            contents.append(content)
+        rows = np.asarray(kept, dtype=np.int64)
+        sent = contents if self.send_contents else None
+        return Batch(index, rows, self.preprocess.collate(pixels), bad_rows, bad_reasons, sent)
+
+
+def as_is(batch: Batch) -> Batch:
+    return batch  # a module-level function: under spawn (macOS, Windows) workers must unpickle it
+
+
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def split_batches(selected: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    return [selected[start : start + batch_size] for start in range(0, len(selected), batch_size)]
+
+
+def input_batches(
+    rows: Rows, selected: np.ndarray, preprocess, batch_size: int, workers: int | None = None, todo=None
+) -> Iterator[Batch]:
+    """Batches of `selected` rows (or only the batch indices in `todo`) as CPU tensors; with workers, batches
+    come interleaved across them (each carries its index)."""
+    batches = split_batches(selected, batch_size)
+    todo = list(range(len(batches))) if todo is None else list(todo)
+    workers = default_workers() if workers is None else min(workers, len(todo))
+    if not todo:
+        return iter(())
+    loader = DataLoader(
+        BatchStream(rows, batches, todo, preprocess),
+        batch_size=None,  # items are whole batches already
+        num_workers=workers,
+        collate_fn=as_is,
+        prefetch_factor=2 if workers else None,
+    )
+    return iter(loader)
+
+
+def pick_device(name: str):
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+    }
+    if name not in available:
+        raise UserError(f"--device {name!r} is not one of auto, cpu, cuda, mps")
+    if not available[name]:
+        raise UserError(f"--device {name}: torch finds no {name} device here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def prepare(module, device):
+    module = module.eval().to(device)
+    if device.type == "cuda":
+        module = module.to(memory_format=torch.channels_last)  # faster convolutions on CUDA, same results
+    return module
+
+
+def forward(module, pixels, device, amp: bool):
+    """Softmax top-5 (indices, probabilities) of a batch, computed in float32 from the logits."""
+    with torch.inference_mode():
+        if device.type == "cuda":
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device.type, enabled=amp):
+            logits = module(pixels)
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        if logits.ndim != 2 or logits.shape[1] != 1000:
+            raise UserError(f"the model gave outputs of shape {tuple(logits.shape)}, not (batch, 1000) logits")
+        prob, top5 = logits.float().softmax(dim=1).topk(TOP, dim=1)
+    return top5.cpu().numpy(), prob.cpu().numpy()
+
+
+def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: Path, config, mistakes: Mistakes) -> int:
+    """Run the batches not yet saved in `partial`, saving each; return how many images were computed.
+    `mistakes` is offered each batch's wrong predictions when the batches carry their bytes."""
+    from tqdm.auto import tqdm
+
+    batches = split_batches(selected, config.batch_size)
+    done = finished_batches(partial) & set(range(len(batches)))
+    todo = [index for index in range(len(batches)) if index not in done]
+    device = pick_device(config.device)
+    module = prepare(loaded.module, device)
+    resumed = sum(len(batches[index]) for index in done)
+    correct, seen, computed = 0, 0, 0
+    bar = tqdm(total=len(selected), initial=resumed, unit="img", desc=loaded.name, disable=not config.progress)
+    try:
+        for batch in input_batches(rows, selected, loaded.preprocess, config.batch_size, config.workers, todo):
+            if len(batch.rows):
+                pixels = loaded.preprocess.on_device(batch.pixels, device)
+                top5, prob = forward(module, pixels, device, config.amp)
+            else:
+                top5, prob = np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)
+            save_batch(partial, batch.index, batch.rows, top5, prob, batch.bad_rows, batch.bad_reasons)
+            if batch.contents is not None:
+                mistakes.offer(batch.rows, meta.labels[batch.rows], top5, prob, batch.contents)
+            correct += int(np.sum(top5[:, 0] == meta.labels[batch.rows])) if len(batch.rows) else 0
+            seen += len(batch.rows)
+            computed += len(batch.rows)
+            bar.update(len(batch.rows) + len(batch.bad_rows))
+            bar.set_postfix(top1=f"{100 * correct / max(seen, 1):.2f}%", refresh=False)
+            if config.on_batch:
+                config.on_batch(batch.index)
+    finally:
+        bar.close()
+    return computed

@@ -1,0 +1,98 @@
+"""Image bytes to model input, with each library's own eval transform, run in the loader's worker processes.
+
+Two shapes: `TimmPreprocess` gives uint8 pixels exactly as timm's prefetching loader does (`create_transform(...,
+use_prefetcher=True)`) and normalises on the device as timm's `PrefetchLoader` does, so tensors equal timm's;
+`TensorPreprocess` wraps a transform that gives the normalised float tensor itself (torchvision weights,
+transformers image processors, open_clip).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def is_gray(image: Image.Image) -> bool:
+    """Whether an RGB image has R = G = B at every pixel, as a JPEG of gray content decodes (libjpeg's chroma
+    is exactly neutral there). A sparse grid is checked first, so a colour image costs almost nothing."""
+    pixels = np.asarray(image)
+    sample = pixels[::17, ::13]
+    if not ((sample[..., 0] == sample[..., 1]).all() and (sample[..., 1] == sample[..., 2]).all()):
+        return False
+    return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+
+
+class TimmPreprocess:
+    """timm's eval transform with the prefetcher's conventions: uint8 CHW out, normalised on the device.
+
+    A grayscale image is transformed as one channel and expanded to three afterwards: Pillow resizes each
+    band with the same integer arithmetic, so the pixels equal those of `convert('RGB')` first (a test checks
+    it) for a third of the resampling work. Every other mode is converted to RGB first, as timm's dataset does;
+    an RGB image whose three channels are equal (a gray sketch saved as a colour JPEG) then takes the gray path.
+    """
+
+    def __init__(self, config: dict[str, Any]):
+        from timm.data import create_transform
+
+        self.config = dict(config)
+        self.input_size = tuple(config["input_size"])
+        self.transform = create_transform(
+            input_size=self.input_size,
+            is_training=False,
+            use_prefetcher=True,  # no ToTensor/Normalize: uint8 out, as timm's own eval loader
+            interpolation=config["interpolation"],
+            mean=config["mean"],
+            std=config["std"],
+            crop_pct=config["crop_pct"],
+            crop_mode=config.get("crop_mode", "center"),
+        )
+
+    def __call__(self, image: Image.Image):
+        import torch
+
+        if image.mode != "L":
+            image = image.convert("RGB")
+            if is_gray(image):
+                image = image.getchannel(0)  # R = G = B everywhere: the same pixels for a third of the work
+        pixels = self.transform(image)  # uint8 CHW: a tensor (timm >= 1.0.10) or an array (older timm)
+        pixels = pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(pixels))
+        if pixels.ndim == 2:
+            pixels = pixels[None]
+        return pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels
+
+    def collate(self, images: list):
+        import torch
+
+        if not images:
+            return torch.empty((0, *self.input_size), dtype=torch.uint8)
+        return torch.stack(images)
+
+    def on_device(self, batch, device):
+        """(uint8 - 255 mean) / (255 std) in float32, the operations of timm's PrefetchLoader, in its order."""
+        import torch
+
+        mean = torch.tensor([x * 255 for x in self.config["mean"]], device=device).view(1, 3, 1, 1)
+        std = torch.tensor([x * 255 for x in self.config["std"]], device=device).view(1, 3, 1, 1)
+        return batch.to(device, non_blocking=True).float().sub_(mean).div_(std)
+
+
+class TensorPreprocess:
+    """A library transform that takes an RGB PIL image and gives the normalised float CHW tensor."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image: Image.Image):
+        return self.transform(image.convert("RGB"))
+
+    def collate(self, tensors: list):
+        import torch
+
+        if not tensors:
+            return torch.empty(0)
+        return torch.stack(tensors)
+
+    def on_device(self, batch, device):
+        return batch.to(device, non_blocking=True)
