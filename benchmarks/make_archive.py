@@ -66,19 +66,21 @@ def pool_image(seed: int, target_bytes: float) -> bytes:
 
 
 def line_drawing(seed: int, target_bytes: float) -> bytes:
-    """A distinct line-drawing JPEG (pencil strokes on clean paper) of roughly `target_bytes`.
+    """A distinct line-drawing JPEG (pencil strokes on clean paper) of `target_bytes` within 3%.
 
-    Line drawings compress far better than grainy scans, so the canvas is sized by a first try and one
-    correction (JPEG size grows about linearly with the stroke-covered area).
+    How many bytes a line drawing encodes to depends on its canvas and its strokes together, so the canvas is
+    found by a few damped corrections rather than from a bytes-per-pixel constant.
     """
     rng = random.Random(seed)
     mode = "RGB" if seed % 2 else "L"
     aspect = rng.uniform(0.6, 1.6)
     pixels = target_bytes / 0.25
-    for _ in range(2):
+    for _ in range(6):
         size = (max(64, int(math.sqrt(pixels * aspect))), max(64, int(math.sqrt(pixels / aspect))))
         content = sketch_jpeg(seed, mode, size, strokes=int(size[0] * size[1] // 2500) + 40)
-        pixels *= target_bytes / len(content)
+        if abs(len(content) / target_bytes - 1) < 0.03:
+            break
+        pixels *= (target_bytes / len(content)) ** 0.7
     return content
 
 
@@ -86,7 +88,9 @@ def make_pool(kb: float, count: int = POOL_SIZE, flavour: str = "grain") -> list
     """`count` distinct JPEGs whose sizes spread around `kb` KB (log-normal, as real image sizes do)."""
     rng = random.Random(2019)
     if flavour == "release":
-        return [line_drawing(seed, kb * 1024 * math.exp(rng.gauss(-0.245, 0.7))) for seed in range(count)]
+        spread = [math.exp(rng.gauss(0, 0.7)) for _ in range(count)]
+        # Scaled so the pool's mean is exactly `kb`: the archive's mean then is too, whatever the draw.
+        return [line_drawing(seed, kb * 1024 * share * count / sum(spread)) for seed, share in enumerate(spread)]
     return [pool_image(seed, kb * 1024 * math.exp(rng.gauss(-0.08, 0.4))) for seed in range(count)]
 
 
