@@ -65,8 +65,17 @@ class Member:
         return label_of_wnid()[self.wnid]
 
 
+# The release's own form of a member name: checked by one match, it needs none of the general checks below
+# (no separator, dot or drive letter can hide in it).
+RELEASE_NAME = re.compile(r"(?:sketch/)?(n\d{8})/([A-Za-z0-9_-]+\.(?:JPEG|jpeg|jpg|JPG|png|PNG))")
+LAST_NUMBER = re.compile(r"(\d+)\D*$")
+
+
 def image_path(name: str) -> str | None:
     """`<wnid>/<file>` for an archive member name, None for what is not an image, UserError for the unsafe."""
+    release_form = RELEASE_NAME.fullmatch(name)
+    if release_form and release_form[1] in label_of_wnid():
+        return f"{release_form[1]}/{release_form[2]}"
     parts = name.replace("\\", "/").split("/")
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
         raise UserError(f"archive member '{name}' points outside the archive; refusing to read an unsafe archive")
@@ -90,8 +99,8 @@ def image_path(name: str) -> str | None:
 def sort_key(path: str) -> tuple[str, int, str]:
     """By wnid, then by the number in the file name, so sketch_2 comes before sketch_10."""
     wnid, file_name = path.split("/")
-    numbers = re.findall(r"\d+", os.path.splitext(file_name)[0])
-    return wnid, int(numbers[-1]) if numbers else -1, file_name
+    number = LAST_NUMBER.search(file_name)  # no image extension holds a digit: the stem's last number
+    return wnid, int(number[1]) if number else -1, file_name
 
 
 def is_remote(location: str) -> bool:
