@@ -131,17 +131,22 @@ def test_http_source_reads_ranges_and_streams_the_first_example_early(tmp_path, 
     assert rows(prepare(tmp_path / "http", url)) == rows(prepare(tmp_path / "local", archive))
 
 
+def offline_load_dataset(tmp_path, cache, then: str) -> str:
+    """What a fresh, offline interpreter prints after `d = load_dataset("imagenet_sketch", split="train")`."""
+    script = f"import datasets; d = datasets.load_dataset('imagenet_sketch', cache_dir={str(cache)!r}, split='train');"
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-c", script + then], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
 def test_load_dataset_finds_the_prepared_copy_offline(tmp_path, sample_zip):
     cache = tmp_path / "cache"
     prepare(tmp_path, sample_zip)
-    script = (
-        f"import datasets; d = datasets.load_dataset('imagenet_sketch', cache_dir={str(cache)!r}, split='train');"
-        "print(d.num_rows, d.features['label'].num_classes, d[0]['wnid'])"
-    )
-    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["31", "1000", "n01440764"]
+    said = offline_load_dataset(tmp_path, cache, "print(d.num_rows, d.features['label'].num_classes, d[0]['wnid'])")
+    assert said.split() == ["31", "1000", "n01440764"]
 
 
 def test_load_without_source_uses_the_prepared_copy(tmp_path, sample_zip):
@@ -197,11 +202,8 @@ def test_load_and_load_dataset_pick_the_same_prepared_copy(tmp_path):
     prepare(tmp_path, write_zip(tmp_path / "four.zip", class_members(wnids)))  # prepared last
     # A map on the first copy writes its cache file into that copy's folder: datasets now ranks it first.
     first.map(lambda row: row, load_from_cache_file=False)
-    script = (
-        f"import datasets; print(datasets.load_dataset('imagenet_sketch', cache_dir={str(cache)!r}, split='train')"
-        ".num_rows)"
+    assert (
+        int(offline_load_dataset(tmp_path, cache, "print(d.num_rows)").split()[-1])
+        == imagenet_sketch.load(cache_dir=str(cache)).num_rows
+        == 9
     )
-    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert int(result.stdout.split()[-1]) == imagenet_sketch.load(cache_dir=str(cache)).num_rows == 9

@@ -74,10 +74,9 @@ def load_hf(spec: Spec, weights: Weights) -> Loaded:
     transformers = require("transformers")
     from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
 
-    pretrained = weights.pretrained and not weights.checkpoint
     try:
         processor = transformers.AutoImageProcessor.from_pretrained(spec.name)
-        if pretrained:
+        if weights.from_library:
             model = transformers.AutoModelForImageClassification.from_pretrained(spec.name)
         else:
             config = transformers.AutoConfig.from_pretrained(spec.name)

@@ -51,26 +51,32 @@ def load(spec: Spec | str, weights: Weights | None = None) -> Loaded:
         return load_open_clip(spec, weights)
 
 
-def load_timm(spec: Spec, weights: Weights) -> Loaded:
-    timm = require("timm")
-    if not timm.is_model(spec.name):
-        raise UserError(f"timm has no model '{spec.name}'; see timm.list_models('{spec.name.split('.')[0]}*')")
-    pretrained = weights.pretrained and not weights.checkpoint
+def created(spec: Spec, weights: Weights, create):
+    """`create(pretrained)`'s module with the user's weights: the library's pretrained ones (an unreachable hub is a
+    one-line error saying what to do instead), a `--checkpoint`, or a random init."""
     try:
-        module = timm.create_model(spec.name, pretrained=pretrained)
+        module = create(weights.from_library)
     except Exception as error:
-        if pretrained:
+        if weights.from_library:
             raise unreachable(spec, error) from error
         raise
     if weights.checkpoint:
         load_state(module, weights.checkpoint, spec)
+    return module
+
+
+def load_timm(spec: Spec, weights: Weights) -> Loaded:
+    timm = require("timm")
+    if not timm.is_model(spec.name):
+        raise UserError(f"timm has no model '{spec.name}'; see timm.list_models('{spec.name.split('.')[0]}*')")
+    module = created(spec, weights, lambda pretrained: timm.create_model(spec.name, pretrained=pretrained))
     if getattr(module, "num_classes", NUM_CLASSES) != NUM_CLASSES:
         raise UserError(f"{spec.text} has {module.num_classes} classes, not the 1000 of ImageNet-1k")
     config = timm.data.resolve_data_config(model=module)
     cfg = module.pretrained_cfg or {}
     architecture = cfg.get("architecture") or spec.name.split(".")[0]
     # timm's results name a model architecture.tag; with its pretrained weights that is what ran
-    name = f"{architecture}.{cfg['tag']}" if pretrained and cfg.get("tag") else spec.name
+    name = f"{architecture}.{cfg['tag']}" if weights.from_library and cfg.get("tag") else spec.name
     return timm_loaded(module, config, name, architecture)
 
 
@@ -130,20 +136,14 @@ def load_torchvision(spec: Spec, weights: Weights) -> Loaded:
     except KeyError as error:
         known = ", ".join(member.name for member in enum)
         raise UserError(f"{spec.name} has no weights '{spec.extra}'; it has {known}") from error
-    pretrained = weights.pretrained and not weights.checkpoint
-    try:
-        module = models.get_model(spec.name, weights=chosen if pretrained else None)
-    except Exception as error:
-        if pretrained:
-            raise unreachable(spec, error) from error
-        raise
-    if weights.checkpoint:
-        load_state(module, weights.checkpoint, spec)
+    module = created(
+        spec, weights, lambda pretrained: models.get_model(spec.name, weights=chosen if pretrained else None)
+    )
     transform = chosen.transforms()
     crop = int(transform.crop_size[0])
     resize = int(transform.resize_size[0])
     return Loaded(
-        name=f"torchvision:{spec.name}:{chosen.name}" if pretrained else spec.text,
+        name=f"torchvision:{spec.name}:{chosen.name}" if weights.from_library else spec.text,
         backbone=spec.name,
         module=module,
         preprocess=TensorPreprocess(transform),

@@ -45,6 +45,11 @@ class Weights:
     checkpoint: str | None = None
     pretrained: bool = True
 
+    @property
+    def from_library(self) -> bool:
+        """The library's own pretrained weights (fetched from its hub), not a checkpoint or a random init."""
+        return self.pretrained and not self.checkpoint
+
 
 @dataclass
 class Loaded:
