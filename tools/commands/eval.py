@@ -105,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
         results = run_engine(args, specs, source, settings)
     except KeyboardInterrupt:
         # unlike the other commands, eval keeps what it finished: say so instead of cli's generic message
+        kept = "finished models" if args.engine == "ray" else "finished batches"  # ray resumes per model
         print(
-            f"{PROG}: interrupted; finished batches are kept in {args.output}, run the same command to continue",
+            f"{PROG}: interrupted; {kept} are kept in {args.output}, run the same command to continue",
             file=sys.stderr,
         )
         return 130
