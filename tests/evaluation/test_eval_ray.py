@@ -111,6 +111,16 @@ def test_a_killed_actor_loses_no_rows(one_node, environment, package, local_run,
     assert predictions(result.folder).equals(predictions(local_run[MODELS[0]].folder))
 
 
+def test_a_limited_selection_equals_the_local_engine(one_node, package, tmp_path):
+    """--limit: the rows are chosen by the local engine's rule, filtered before the actors, batched as there."""
+    ray_result = evaluate_models_on_ray(MODELS[:1], str(package), output=tmp_path / "ray", batch_size=3, limit=7,
+                                        progress=False)[0]  # fmt: skip
+    local = evaluate_models(MODELS[:1], str(package), output=tmp_path / "local", batch_size=3, limit=7, workers=0,
+                            progress=False)[0]  # fmt: skip
+    assert predictions(ray_result.folder).num_rows == 7 and ray_result.selection == local.selection
+    assert predictions(ray_result.folder).equals(predictions(local.folder))
+
+
 def test_a_pool_that_leaves_no_cpu_for_reading_is_refused(one_node, package, tmp_path):
     with pytest.raises(UserError, match="leaves no CPU for reading the shards on a cluster of 2 CPUs; use --actors 1"):
         evaluate_models_on_ray(MODELS, str(package), options=RayOptions(actors=2), output=tmp_path)

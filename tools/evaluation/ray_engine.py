@@ -181,10 +181,10 @@ class RayEngine:
         loaded.module = None  # the actors load their own; here only the name and input size were needed
         row_of = rows_by_path(meta.paths)
         wanted = None if len(selected) == len(meta.paths) else {meta.paths[row] for row in selected}
-        dataset = self.dataset(rows, spec, weights, config, wanted)
         bar = progress(config, len(selected), loaded.name)
         try:
-            with in_order():
+            with in_order():  # around building the dataset too: a Dataset keeps the DataContext it was made in
+                dataset = self.dataset(rows, spec, weights, config, wanted)
                 got, top5, prob, reasons, contents = gather(dataset, row_of, meta.labels, bar)
         finally:
             bar.close()
@@ -242,11 +242,15 @@ def in_order() -> Iterator[None]:
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    logger = logging.getLogger("ray.data")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # without its bars, Ray Data logs its progress at INFO every few seconds
     try:
         yield
     finally:
         context.execution_options.preserve_order, context.enable_progress_bars = saved[:2]
         context.print_on_execution_start = saved[2]
+        logger.setLevel(level)
 
 
 def gather(dataset, row_of: dict[str, int], labels: np.ndarray, bar):
