@@ -112,9 +112,10 @@ def test_a_killed_actor_loses_no_rows(one_node, environment, package, local_run,
 
 
 def test_a_limited_selection_equals_the_local_engine(one_node, package, tmp_path):
-    """--limit: the rows are chosen by the local engine's rule, filtered before the actors, batched as there."""
-    ray_result = evaluate_models_on_ray(MODELS[:1], str(package), output=tmp_path / "ray", batch_size=3, limit=7,
-                                        progress=False)[0]  # fmt: skip
+    """--limit: the rows are chosen by the local engine's rule, filtered before the actors, batched as there;
+    the package given as an fsspec URL (file://, read through fsspec as s3:// or gs:// would be)."""
+    ray_result = evaluate_models_on_ray(MODELS[:1], package.as_uri(), output=tmp_path / "ray", batch_size=3,
+                                        limit=7, progress=False)[0]  # fmt: skip
     local = evaluate_models(MODELS[:1], str(package), output=tmp_path / "local", batch_size=3, limit=7, workers=0,
                             progress=False)[0]  # fmt: skip
     assert predictions(ray_result.folder).num_rows == 7 and ray_result.selection == local.selection
