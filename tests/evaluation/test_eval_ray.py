@@ -156,6 +156,21 @@ def test_the_cli_joins_a_two_node_cluster_through_address(environment, package, 
         assert predictions(folder).equals(predictions(local.folder))
 
 
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (["--actors", "2"], "--actors need(s) --engine ray"),
+        (["--address", "auto", "--gpus-per-actor", "1"], "--address, --gpus-per-actor need(s) --engine ray"),
+        (["--engine", "ray", "--workers", "2"], "--workers is for --engine local"),
+        (["--engine", "ray", "--actors", "0"], "--actors must be at least 1, not 0"),
+    ],
+)
+def test_engine_flags_that_do_not_fit_are_one_line_errors(package, tmp_path, capfd, flags, error):
+    assert cli.main(["eval", MODELS[0], "--source", str(package), "-o", str(tmp_path), *flags]) == 1
+    err = capfd.readouterr().err.strip()
+    assert err.count("\n") == 0 and error in err
+
+
 def test_without_ray_the_error_is_one_line_naming_the_extra(package, tmp_path):
     code = (
         "import sys; sys.modules['ray'] = None\n"  # `import ray` now fails as if Ray were not installed
