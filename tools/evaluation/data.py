@@ -195,9 +195,12 @@ class ParquetRows(Rows):
 
 
 def is_package(source: str) -> bool:
-    """An exported hub package: `hf://datasets/...`, or a local folder with parquet shards under `data/`."""
+    """An exported hub package: `hf://datasets/...`, a local folder with parquet shards under `data/`, or such
+    a folder at another fsspec URL (`s3://`, `gs://`, `file://`...; http(s) cannot list a folder)."""
     if source.startswith(HF_PREFIX):
         return not source.lower().endswith(".zip")  # a zip on the hub is an archive source, read by the builder
+    if other_url(source):
+        return not source.lower().endswith(".zip") and bool(glob_shards(source)[1])
     return os.path.isdir(os.path.join(source, "data")) and any(
         name.endswith(".parquet") for name in os.listdir(os.path.join(source, "data"))
     )
@@ -214,6 +217,8 @@ def parquet_files(location: str):
             files = sorted(filesystem.glob(pattern))
         except Exception as error:  # unknown repo, no network, no permission: one line saying which
             raise UserError(f"cannot list '{location}' ({type(error).__name__}: {error})") from error
+    elif other_url(location):
+        filesystem, files = glob_shards(location)
     else:
         filesystem = None
         folder = os.path.join(location, "data")
@@ -221,6 +226,23 @@ def parquet_files(location: str):
     if not files:
         raise UserError(f"'{location}' holds no data/*.parquet; give an exported package or an archive")
     return filesystem, files
+
+
+def other_url(source: str) -> bool:
+    """A URL fsspec may list, other than hf:// and http(s):// (`C:\\x` is a Windows path, not a scheme)."""
+    scheme, sep, _ = source.partition("://")
+    return bool(sep) and len(scheme) > 1 and scheme not in ("http", "https", "hf")
+
+
+def glob_shards(location: str):
+    """(filesystem, sorted data/*.parquet paths) at an fsspec URL; none when it cannot be listed."""
+    import fsspec
+
+    try:
+        filesystem, root = fsspec.core.url_to_fs(location)
+        return filesystem, sorted(filesystem.glob(root.rstrip("/") + "/data/*.parquet"))
+    except (ImportError, ValueError, OSError):  # no fsspec backend for the scheme, or nothing there
+        return None, []
 
 
 def open_rows(source=None, *, cache_dir: str | None = None, num_proc: int | None = None) -> Rows:

@@ -74,19 +74,25 @@ class BatchStream(IterableDataset):
 
     def batch(self, index: int) -> Batch:
         wanted = self.batches[index]
-        kept, pixels, bad_rows, bad_reasons, contents = [], [], [], [], []
-        for row, content in zip(wanted, self.rows.images_of(wanted)):
-            image, unreadable = decode(content)  # never replaced by another image: listed, and the run says so
-            if image is None:
-                bad_rows.append(int(row))
-                bad_reasons.append(unreadable)
-                continue
-            pixels.append(self.preprocess(image))
-            kept.append(int(row))
-            contents.append(content)
-        rows = np.asarray(kept, dtype=np.int64)
-        sent = contents if self.send_contents else None
-        return Batch(index, rows, self.preprocess.collate(pixels), bad_rows, bad_reasons, sent)
+        return decode_batch(index, wanted, self.rows.images_of(wanted), self.preprocess, self.send_contents)
+
+
+def decode_batch(index: int, wanted, contents, preprocess, keep_contents: bool) -> Batch:
+    """Rows' stored bytes to the model's CPU input: every engine decodes and transforms with this, so their
+    tensors are the same. An image that cannot be decoded is listed with its reason, never replaced."""
+    kept, pixels, bad_rows, bad_reasons, kept_contents = [], [], [], [], []
+    for row, content in zip(wanted, contents):
+        image, unreadable = decode(content)  # never replaced by another image: listed, and the run says so
+        if image is None:
+            bad_rows.append(int(row))
+            bad_reasons.append(unreadable)
+            continue
+        pixels.append(preprocess(image))
+        kept.append(int(row))
+        kept_contents.append(content)
+    rows = np.asarray(kept, dtype=np.int64)
+    sent = kept_contents if keep_contents else None
+    return Batch(index, rows, preprocess.collate(pixels), bad_rows, bad_reasons, sent)
 
 
 def as_is(batch: Batch) -> Batch:
@@ -162,6 +168,13 @@ def forward(module, pixels, device, amp: bool):
     return top5.cpu().numpy(), prob.cpu().numpy()
 
 
+def predict(module, preprocess, batch: Batch, device, amp: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Top-5 (indices, probabilities) of a decoded batch: normalised on the device, then the forward pass."""
+    if not len(batch.rows):
+        return np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)
+    return forward(module, preprocess.on_device(batch.pixels, device), device, amp)
+
+
 def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: Path, config, mistakes: Mistakes) -> int:
     """Run the batches not yet saved in `partial`, saving each; return how many images were computed.
     `mistakes` is offered each batch's wrong predictions when the batches carry their bytes."""
@@ -177,11 +190,7 @@ def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: P
     bar = tqdm(total=len(selected), initial=resumed, unit="img", desc=loaded.name, disable=not config.progress)
     try:
         for batch in input_batches(rows, selected, loaded.preprocess, config.batch_size, config.workers, todo):
-            if len(batch.rows):
-                pixels = loaded.preprocess.on_device(batch.pixels, device)
-                top5, prob = forward(module, pixels, device, config.amp)
-            else:
-                top5, prob = np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)
+            top5, prob = predict(module, loaded.preprocess, batch, device, config.amp)
             save_batch(partial, batch.index, batch.rows, top5, prob, batch.bad_rows, batch.bad_reasons)
             if batch.contents is not None:
                 mistakes.offer(batch.rows, meta.labels[batch.rows], top5, prob, batch.contents)

@@ -106,8 +106,16 @@ def evaluate(model, source=None, *, weights: Weights | None = None, **settings) 
 
 
 def evaluate_models(
-    models: Sequence, source=None, *, weights: Weights | None = None, cache_dir: str | None = None, **settings
+    models: Sequence,
+    source=None,
+    *,
+    weights: Weights | None = None,
+    cache_dir: str | None = None,
+    engine: Engine | None = None,
+    **settings,
 ) -> list[Result]:
+    """Score each model on the same rows. `engine` computes one model's predictions (default: this process,
+    see `compute_locally`; `ray_engine` gives one that runs on a Ray cluster); the rest is the same for all."""
     config = Settings(**{**settings, "output": Path(settings.get("output", Settings.output))})
     if config.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, not {config.batch_size}")
@@ -118,8 +126,9 @@ def evaluate_models(
     config.output.mkdir(parents=True, exist_ok=True)
     reference = outputs.read_reference(config.reference) if config.reference else None
     results = []
+    engine = engine or compute_locally
     for spec in specs:
-        result = evaluate_one(spec, weights or Weights(), rows, meta, selected, selection, config)
+        result = evaluate_one(spec, weights or Weights(), rows, meta, selected, selection, config, engine)
         results.append(result)
         rows_written = outputs.update_results(config.output, [result_row(result)], reference)
         outputs.write_leaderboard(config.output, rows_written, backbones(config.output))
@@ -171,16 +180,25 @@ def random_init_suffix(spec, weights: Weights) -> str:
     return RANDOM_INIT if random and not weights.pretrained and not weights.checkpoint else ""
 
 
-def evaluate_one(spec, weights, rows, meta, selected, selection, config: Settings) -> Result:
-    folder = folder_for(spec, weights, config.output)
-    wanted = {**identity(spec, weights, rows, selected, config), "skip_unreadable": config.skip_unreadable}
-    finished = read_run(folder)
-    if finished and not config.force and finished.get("identity") == wanted:
-        return reread(folder, finished, selection)
-    loaded = load_model(spec, weights)
-    loaded.name += random_init_suffix(spec, weights)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
+@dataclass
+class Computed:
+    """What an engine gives back for one model: predictions of the rows that decoded, in row order, the rows
+    that did not (row, reason), how many images it ran now, and the bytes of rows it kept for mistakes.png."""
+
+    rows: np.ndarray
+    top5: np.ndarray
+    prob: np.ndarray
+    unreadable: list[tuple[int, str]]
+    computed: int
+    contents: dict[int, bytes] = field(default_factory=dict)
+
+
+# An engine: (spec, weights, loaded, rows, meta, selected, config, folder) -> Computed
+Engine = Callable[..., Computed]
+
+
+def compute_locally(spec, weights, loaded, rows, meta, selected, config: Settings, folder: Path) -> Computed:
+    """This process and its loader workers, each finished batch saved under `.partial/` so a rerun resumes."""
     partial = folder / PARTIAL
     batch_identity = {**identity(spec, weights, rows, selected, config), "batch_size": config.batch_size}
     if config.force or read_json(partial / RUN_FILE) != batch_identity:
@@ -190,11 +208,26 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
 
     from imagenet_sketch_tools.evaluation.loop import Mistakes, run_batches
 
-    started = time.perf_counter()
     seen_mistakes = Mistakes(outputs.MISTAKES_SHOWN)
     computed = run_batches(loaded, rows, meta, selected, partial, config, seen_mistakes)
-    seconds = time.perf_counter() - started
     done_rows, top5, prob, unreadable = collect_partial(partial, len(selected), config.batch_size)
+    return Computed(done_rows, top5, prob, unreadable, computed, seen_mistakes.contents)
+
+
+def evaluate_one(spec, weights, rows, meta, selected, selection, config: Settings, engine: Engine = compute_locally):
+    folder = folder_for(spec, weights, config.output)
+    wanted = {**identity(spec, weights, rows, selected, config), "skip_unreadable": config.skip_unreadable}
+    finished = read_run(folder)
+    if finished and not config.force and finished.get("identity") == wanted:
+        return reread(folder, finished, selection)
+    loaded = load_model(spec, weights)
+    loaded.name += random_init_suffix(spec, weights)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
+    started = time.perf_counter()
+    done = engine(spec, weights, loaded, rows, meta, selected, config, folder)
+    seconds = time.perf_counter() - started
+    done_rows, top5, prob, unreadable, computed = done.rows, done.top5, done.prob, done.unreadable, done.computed
     bad = [(meta.paths[row], reason) for row, reason in unreadable]
     if bad and not config.skip_unreadable:
         refuse_unreadable(bad)
@@ -204,7 +237,7 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
     scores = score(meta.labels[done_rows], top5)
     outputs.write_predictions(folder, table)
     outputs.write_per_class(folder, scores)
-    write_mistakes(folder, loaded.name, rows, table, seen_mistakes.contents)
+    write_mistakes(folder, loaded.name, rows, table, done.contents)
     run = {
         "model": loaded.name,
         "backbone": loaded.backbone,
@@ -221,7 +254,7 @@ def evaluate_one(spec, weights, rows, meta, selected, selection, config: Setting
         "identity": wanted,
     }
     outputs.write_json(folder / RUN_FILE, run)  # last: its presence says the folder is complete
-    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(folder / PARTIAL, ignore_errors=True)
     return Result(loaded.name, loaded.backbone, folder, scores, bad, selection, seconds, computed, notes=loaded.notes)
 
 

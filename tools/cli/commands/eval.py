@@ -42,43 +42,77 @@ def add_to(commands) -> None:
     parser.add_argument("--force", action="store_true", help="run models again even if already evaluated")
     parser.add_argument("--reference", help="a results CSV (e.g. timm's results-sketch.csv) to compare against")
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
+    ray = parser.add_argument_group("engine", "where the models run (--engine ray: see README, Many models)")
+    ray.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: an actor pool per model on a Ray cluster, reading an "
+        "exported package's parquet shards",
+    )
+    ray.add_argument("--address", help="ray: the cluster to join ('auto': the one `ray start` made here); "
+                     "without it a local cluster is started for the run")  # fmt: skip
+    ray.add_argument("--actors", type=int, default=1, help="ray: actors per model, each loading it once (default: 1)")
+    ray.add_argument("--gpus-per-actor", type=float, default=0.0, help="ray: GPUs each actor holds (default: 0)")
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_engine(args: argparse.Namespace, specs: list, source, settings: dict) -> list:
     from imagenet_sketch_tools.evaluation.run import evaluate_models
+
+    given = [flag for flag, value in (("--address", args.address), ("--actors", args.actors != 1),
+                                      ("--gpus-per-actor", args.gpus_per_actor)) if value]  # fmt: skip
+    if args.engine == "local":
+        if given:
+            raise UserError(f"{', '.join(given)} need(s) --engine ray")
+        return evaluate_models(specs, source, **settings)
+    from imagenet_sketch_tools.evaluation.ray_engine import RayOptions, evaluate_models_on_ray
+
+    if args.workers is not None:
+        raise UserError("--workers is for --engine local; with --engine ray, Ray Data's tasks read the shards")
+    options = RayOptions(address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
+    settings = {key: value for key, value in settings.items() if key not in ("workers", "cache_dir")}
+    return evaluate_models_on_ray(specs, source, options=options, **settings)
+
+
+def run(args: argparse.Namespace) -> int:
     from imagenet_sketch_tools.evaluation.spec import Weights, parse_spec
 
     specs = [parse_spec(text) for text in args.models]  # a typo fails before anything is read
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must be 0 or more, not {args.workers}")
     source = args.source
+    if args.sample and args.engine == "ray":
+        raise UserError(
+            "--engine ray reads an exported package: run imagenet-sketch export --sample --output DIR first, "
+            "then eval --engine ray --source DIR"
+        )
     if args.sample:
         import imagenet_sketch
 
         source = imagenet_sketch.load(name="sample", cache_dir=args.cache_dir)
     classes = tuple(wnid.strip() for wnid in args.classes.split(",") if wnid.strip()) if args.classes else None
+    settings = dict(
+        weights=Weights(checkpoint=args.checkpoint, pretrained=not args.no_pretrained),
+        cache_dir=args.cache_dir,
+        output=args.output,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+        amp=args.amp,
+        limit=args.limit,
+        classes=classes,
+        skip_unreadable=args.skip_unreadable,
+        force=args.force,
+        reference=args.reference,
+    )
     try:
-        results = evaluate_models(
-            specs,
-            source,
-            weights=Weights(checkpoint=args.checkpoint, pretrained=not args.no_pretrained),
-            cache_dir=args.cache_dir,
-            output=args.output,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            device=args.device,
-            amp=args.amp,
-            limit=args.limit,
-            classes=classes,
-            skip_unreadable=args.skip_unreadable,
-            force=args.force,
-            reference=args.reference,
-        )
+        results = run_engine(args, specs, source, settings)
     except KeyboardInterrupt:
         # unlike the other commands, eval keeps what it finished: say so instead of cli's generic message
+        kept = "finished models" if args.engine == "ray" else "finished batches"  # ray resumes per model
         print(
-            f"{PROG}: interrupted; finished batches are kept in {args.output}, run the same command to continue",
+            f"{PROG}: interrupted; {kept} are kept in {args.output}, run the same command to continue",
             file=sys.stderr,
         )
         return 130

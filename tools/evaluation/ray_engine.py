@@ -1,0 +1,289 @@
+"""`eval --engine ray`: an exported hub package's parquet shards read by Ray Data and streamed to a pool of
+actors, each holding one model (loaded once, in its constructor) on its own CPUs or GPU.
+
+Only how predictions are computed differs from the local engine: the rows, their selection, model loading,
+decoding and transforms (`loop.decode_batch`), the forward pass (`loop.predict`), metrics, outputs and the
+run.json rule that skips finished models are the local engine's own code. Ray is imported lazily: it is an
+optional extra.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.evaluation.data import ParquetRows, full_path, is_package
+from imagenet_sketch_tools.evaluation.spec import Spec, Weights
+
+INSTALL = "pip install 'imagenet-sketch[ray]'"
+SEED = 0  # every actor seeds torch before loading, so random-init layers are the same in all of them
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # None: start a local cluster for the run; "auto": the one `ray start` made
+    actors: int = 1  # actors per model: each loads the model once
+    gpus_per_actor: float = 0.0
+    cpus_per_actor: float = 1.0
+    init: dict = field(default_factory=dict)  # more ray.init arguments for a cluster started here (tests)
+
+
+def require_ray():
+    """Ray and Ray Data, or a one-line UserError naming the extra."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (Data is in ray[data], not in a bare ray install)
+    except ImportError as error:
+        raise UserError(f"--engine ray needs Ray Data, which is not installed; run {INSTALL}") from error
+    return ray
+
+
+@contextmanager
+def connected(options: RayOptions) -> Iterator[float]:
+    """Connect to the cluster at `options.address`, or start one here and shut it down after; yields the
+    seconds that took. A process already connected (a notebook, a test) keeps its connection."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield 0.0
+        return
+    started = time.perf_counter()
+    if options.address:
+        arguments = {"address": options.address}
+    else:
+        arguments = {"include_dashboard": False, **options.init}
+    try:
+        ray.init(logging_level=logging.WARNING, configure_logging=True, **arguments)
+    except ConnectionError as error:
+        raise UserError(f"cannot join the Ray cluster at {options.address}: {error}") from error
+    try:
+        yield time.perf_counter() - started
+    finally:
+        ray.shutdown()
+
+
+def check_source(source) -> str:
+    """Ray reads parquet shards: the source must be an exported package (a folder with data/*.parquet, or
+    hf://datasets/NS/NAME)."""
+    if not isinstance(source, (str, os.PathLike)) or not is_package(str(source)):
+        raise UserError(
+            f"--engine ray reads an exported hub package, and {source or 'the release'} is not one; run "
+            "imagenet-sketch export SOURCE DIR first, then eval --engine ray --source DIR"
+        )
+    return str(source)
+
+
+def evaluate_models_on_ray(models: Sequence, source, *, options: RayOptions | None = None, **settings) -> list:
+    """`run.evaluate_models` with each model's predictions computed on a Ray cluster (see `RayOptions`)."""
+    from imagenet_sketch_tools.evaluation.run import evaluate_models
+
+    options = options or RayOptions()
+    if options.actors < 1:
+        raise UserError(f"--actors must be at least 1, not {options.actors}")
+    if options.gpus_per_actor < 0:
+        raise UserError(f"--gpus-per-actor must be 0 or more, not {options.gpus_per_actor}")
+    source = check_source(source)
+    require_ray()
+    with connected(options):
+        check_room(options)
+        return evaluate_models(models, source, engine=RayEngine(options), **settings)
+
+
+def check_room(options: RayOptions) -> None:
+    """Refuse an actor pool that takes every CPU of the cluster: Ray Data's read tasks would then wait for a CPU
+    forever and the run would hang without a word (seen with 2 actors on 2 CPUs)."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if options.actors * options.cpus_per_actor > cpus - 1:
+        most = int((cpus - 1) // options.cpus_per_actor)
+        raise UserError(
+            f"--actors {options.actors} with {options.cpus_per_actor:g} CPU each leaves no CPU for reading the shards "
+            f"on a cluster of {cpus:g} CPUs; use --actors {max(most, 1)} or fewer, or a bigger cluster"
+        )
+
+
+def worker_paths() -> list[str]:
+    """Where a `python:` model's module is found here (working directory, PYTHONPATH), for the actors to search
+    too: on this machine the same folders, on a cluster the same paths if the workers have them."""
+    paths = [os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    return [path for path in paths if path]
+
+
+class Predictor:
+    """A Ray Data actor: the model, loaded once, and its predictions for each batch of rows it is given."""
+
+    def __init__(self, spec: Spec, weights: Weights, device: str, amp: bool, paths: list[str]):
+        for path in reversed(paths):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        import ray
+        import torch
+
+        from imagenet_sketch_tools.evaluation.loop import pick_device, prepare
+        from imagenet_sketch_tools.evaluation.run import load_model
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+        torch.set_num_threads(max(1, int(cpus)))  # the CPUs Ray gave this actor, not the whole machine's
+        torch.manual_seed(SEED)
+        loaded = load_model(spec, weights)
+        self.device = pick_device(device)
+        self.module, self.preprocess, self.amp = prepare(loaded.module, self.device), loaded.preprocess, amp
+
+    def __call__(self, table) -> dict[str, np.ndarray]:
+        from imagenet_sketch_tools.evaluation.loop import Mistakes, decode_batch, predict
+        from imagenet_sketch_tools.evaluation.outputs import MISTAKES_SHOWN
+
+        paths, contents, labels = batch_columns(table)
+        batch = decode_batch(0, np.arange(len(paths)), contents, self.preprocess, keep_contents=True)
+        top5, prob = predict(self.module, self.preprocess, batch, self.device, self.amp)
+        # the batch's own most confident mistakes keep their bytes: the run's are among them (mistakes.png)
+        mistakes = Mistakes(MISTAKES_SHOWN)
+        mistakes.offer(batch.rows, labels[batch.rows], top5, prob, batch.contents)
+        bad = np.asarray(batch.bad_rows, dtype=np.int64)
+        order = np.concatenate([batch.rows, bad])
+        return {
+            "path": np.asarray([paths[i] for i in order], dtype=object),
+            "top5": np.concatenate([top5, np.full((len(bad), 5), -1)]).astype(np.int32),
+            "prob": np.concatenate([prob, np.zeros((len(bad), 5))]).astype(np.float32),
+            "reason": np.asarray([""] * len(batch.rows) + batch.bad_reasons, dtype=object),
+            "content": np.asarray([mistakes.contents.get(int(i), b"") for i in order], dtype=object),
+        }
+
+
+def batch_columns(table) -> tuple[list[str], list[bytes | None], np.ndarray]:
+    """(`<wnid>/<file>` paths, image bytes, labels) of an Arrow batch of the package."""
+    image = table.column("image").combine_chunks()
+    wnids = table.column("wnid").to_pylist()
+    paths = [full_path(wnid, path) for wnid, path in zip(wnids, image.field("path").to_pylist())]
+    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
+    return paths, image.field("bytes").to_pylist(), labels
+
+
+class RayEngine:
+    """An engine for `run.evaluate_models`: one Ray Data pipeline per model, its outputs gathered here."""
+
+    def __init__(self, options: RayOptions):
+        self.options = options
+
+    def __call__(self, spec, weights, loaded, rows, meta, selected, config, folder):
+        from imagenet_sketch_tools.evaluation.run import Computed
+
+        if not isinstance(spec, Spec):
+            raise UserError("--engine ray takes model specs (e.g. timm:resnet50), not model objects")
+        loaded.module = None  # the actors load their own; here only the name and input size were needed
+        row_of = rows_by_path(meta.paths)
+        wanted = None if len(selected) == len(meta.paths) else {meta.paths[row] for row in selected}
+        bar = progress(config, len(selected), loaded.name)
+        try:
+            with in_order():  # around building the dataset too: a Dataset keeps the DataContext it was made in
+                dataset = self.dataset(rows, spec, weights, config, wanted)
+                got, top5, prob, reasons, contents = gather(dataset, row_of, meta.labels, bar)
+        finally:
+            bar.close()
+        if len(got) != len(selected) or not np.array_equal(np.sort(got), selected):
+            raise RuntimeError(f"Ray gave {len(got)} rows for {len(selected)} selected")  # a bug, not a user error
+        order = np.argsort(got, kind="stable")  # dataset order, should Ray ever hand them back in another
+        got, top5, prob, reasons = got[order], top5[order], prob[order], reasons[order]
+        ok = reasons == ""
+        unreadable = [(int(row), str(reason)) for row, reason in zip(got[~ok], reasons[~ok])]
+        return Computed(got[ok], top5[ok].astype(np.int64), prob[ok], unreadable, int(ok.sum()), contents)
+
+    def dataset(self, rows: ParquetRows, spec: Spec, weights: Weights, config, wanted):
+        """The package's rows (the selected ones), in dataset order, in blocks of exactly the local engine's
+        batches, each run through a Predictor actor. Same batches, not only the same rows: a CPU forward pass
+        can differ in the last bit of a probability when the batch around an image differs."""
+        import ray.data
+
+        filesystem = None
+        if rows.filesystem is not None:
+            import pyarrow.fs
+
+            filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(rows.filesystem))
+        dataset = ray.data.read_parquet(rows.files, filesystem=filesystem).select_columns(["image", "wnid", "label"])
+        if wanted is not None:
+            dataset = dataset.map_batches(keep_rows, fn_args=(wanted,), batch_format="pyarrow", batch_size=None)
+        dataset = dataset.repartition(target_num_rows_per_block=config.batch_size, strict=True)
+        options = self.options
+        return dataset.map_batches(
+            Predictor,
+            fn_constructor_args=(spec, weights, config.device, config.amp, worker_paths()),
+            batch_size=config.batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=options.actors),
+            num_cpus=options.cpus_per_actor,
+            num_gpus=options.gpus_per_actor,
+        )
+
+
+def keep_rows(table, wanted: set[str]):
+    """The rows of an Arrow batch whose `<wnid>/<file>` path is in `wanted` (--limit, --classes)."""
+    import pyarrow as pa
+
+    paths, _, _ = batch_columns(table.select(["image", "wnid", "label"]))
+    return table.filter(pa.array([path in wanted for path in paths]))
+
+
+@contextmanager
+def in_order() -> Iterator[None]:
+    """Ray Data set to keep blocks in dataset order (the local engine's batches are runs of rows in order), and
+    to show no bars of its own (ours says images/s and the running top-1); its settings are restored after."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    saved = (context.execution_options.preserve_order, context.enable_progress_bars, context.print_on_execution_start)
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logger = logging.getLogger("ray.data")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # without its bars, Ray Data logs its progress at INFO every few seconds
+    try:
+        yield
+    finally:
+        context.execution_options.preserve_order, context.enable_progress_bars = saved[:2]
+        context.print_on_execution_start = saved[2]
+        logger.setLevel(level)
+
+
+def gather(dataset, row_of: dict[str, int], labels: np.ndarray, bar):
+    """The actors' answers as they come: rows, top-5, probabilities, unreadable reasons ("" for none), and the
+    bytes of candidate mistakes; the bar shows images/s and the running top-1."""
+    rows, top5, prob, reasons, contents = [], [], [], [], {}
+    correct = seen = 0
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        got = np.asarray([row_of[path] for path in batch["path"]], dtype=np.int64)
+        ok = np.asarray([not reason for reason in batch["reason"]], dtype=bool)
+        rows.append(got)
+        top5.append(batch["top5"])
+        prob.append(batch["prob"])
+        reasons.extend(batch["reason"])
+        contents.update({int(row): content for row, content in zip(got, batch["content"]) if content})
+        correct += int(np.sum(batch["top5"][ok, 0] == labels[got[ok]]))
+        seen += int(ok.sum())
+        bar.update(len(got))
+        bar.set_postfix(top1=f"{100 * correct / max(seen, 1):.2f}%", refresh=False)
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 5), np.int32), np.zeros((0, 5), np.float32), np.zeros(0, object), {}
+    return np.concatenate(rows), np.concatenate(top5), np.concatenate(prob), np.asarray(reasons, object), contents
+
+
+def rows_by_path(paths: list[str]) -> dict[str, int]:
+    """Row index of each `<wnid>/<file>`: how the actors' answers are put back in dataset order."""
+    row_of = {path: row for row, path in enumerate(paths)}
+    if len(row_of) != len(paths):
+        raise UserError("two rows of the package share a <wnid>/<file> path; --engine ray tells rows apart by it")
+    return row_of
+
+
+def progress(config, total: int, name: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", desc=name, disable=not config.progress)
