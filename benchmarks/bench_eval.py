@@ -42,6 +42,7 @@ import imagenet_sketch
 from imagenet_sketch_tools.evaluation import evaluate, models, spec
 from imagenet_sketch_tools.evaluation.data import open_rows
 from imagenet_sketch_tools.evaluation.loop import input_batches
+from imagenet_sketch_tools.evaluation.preprocess import timm_loader
 from imagenet_sketch_tools.hub import export
 
 
@@ -55,22 +56,6 @@ def ours_pipeline(package: Path, loaded, batch_size: int, workers: int, limit: i
     cpu = torch.device("cpu")
     for batch in input_batches(rows, selected, loaded.preprocess, batch_size, workers):
         yield batch.index, loaded.preprocess.on_device(batch.pixels, cpu)
-
-
-def timm_loader(dataset, config: dict, batch_size: int, workers: int):
-    return timm.data.create_loader(
-        dataset,
-        input_size=config["input_size"],
-        batch_size=batch_size,
-        use_prefetcher=True,
-        interpolation=config["interpolation"],
-        mean=config["mean"],
-        std=config["std"],
-        num_workers=workers,
-        crop_pct=config["crop_pct"],
-        crop_mode=config["crop_mode"],
-        device=torch.device("cpu"),
-    )
 
 
 def cpu_seconds() -> float:

@@ -21,7 +21,7 @@ from imagenet_sketch_tools.dataset.zipwriter import write_zip
 from imagenet_sketch_tools.evaluation import evaluate, models, spec
 from imagenet_sketch_tools.evaluation.data import open_rows
 from imagenet_sketch_tools.evaluation.loop import input_batches
-from imagenet_sketch_tools.evaluation.preprocess import TimmPreprocess, is_gray
+from imagenet_sketch_tools.evaluation.preprocess import TimmPreprocess, is_gray, timm_loader
 from imagenet_sketch_tools.hub import export
 
 WNIDS = list(class_table()[0][::97])  # 11 classes spread over the table
@@ -64,20 +64,7 @@ def checkpoint(tmp_path, name: str) -> str:
 def timm_batches(directory, config, workers: int):
     """timm's own route, as its validate.py takes it (split 'train': the dataset has no 'validation')."""
     dataset = timm.data.create_dataset(f"hfds/{directory}", root=None, split="train")
-    loader = timm.data.create_loader(
-        dataset,
-        input_size=config["input_size"],
-        batch_size=BATCH,
-        use_prefetcher=True,
-        interpolation=config["interpolation"],
-        mean=config["mean"],
-        std=config["std"],
-        num_workers=workers,
-        crop_pct=config["crop_pct"],
-        crop_mode=config["crop_mode"],
-        device=torch.device("cpu"),
-    )
-    return list(loader)
+    return list(timm_loader(dataset, config, BATCH, workers))
 
 
 @pytest.mark.parametrize("name", ["test_resnet", "test_vit"])

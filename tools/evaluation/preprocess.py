@@ -96,3 +96,24 @@ class TensorPreprocess:
 
     def on_device(self, batch, device):
         return batch.to(device, non_blocking=True)
+
+
+def timm_loader(dataset, config: dict, batch_size: int, workers: int):
+    """timm's own eval loader (prefetching, on the CPU) for `dataset` with a data `config`: the route that
+    `TimmPreprocess` reproduces, which the parity tests and the benchmark compare against."""
+    import timm.data
+    import torch
+
+    return timm.data.create_loader(
+        dataset,
+        input_size=config["input_size"],
+        batch_size=batch_size,
+        use_prefetcher=True,
+        interpolation=config["interpolation"],
+        mean=config["mean"],
+        std=config["std"],
+        num_workers=workers,
+        crop_pct=config["crop_pct"],
+        crop_mode=config["crop_mode"],
+        device=torch.device("cpu"),
+    )
