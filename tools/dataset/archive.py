@@ -13,8 +13,8 @@ import re
 import struct
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import groupby
+from typing import NamedTuple
 
 import fsspec
 import numpy as np
@@ -22,6 +22,7 @@ import numpy as np
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.inflate import InflateError, Inflater
+from imagenet_sketch_tools.dataset.zipdir import Directory, read_directory
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 SKIPPED_NAMES = {"Thumbs.db", "__MACOSX"}
@@ -39,8 +40,10 @@ MAX_RATIO = 100
 RATIO_FLOOR = 8 << 20
 
 
-@dataclass(frozen=True)
-class ZipEntry:
+# Named tuples, not dataclasses: the release lists 50,889 members, and a frozen dataclass costs ~3 us to make
+# where a named tuple costs well under one (0.16 s against 0.03 s of the listing, on the path to streaming's
+# first example).
+class ZipEntry(NamedTuple):
     """Where a member's bytes lie in the zip: its local header offset and the offset where the next begins."""
 
     offset: int
@@ -51,8 +54,7 @@ class ZipEntry:
     crc: int
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """One image: `path` is `<wnid>/<file name>`, the name it is stored under."""
 
     path: str
@@ -244,13 +246,14 @@ class ZipArchive:
 
     def members(self) -> list[Member]:
         try:
-            directory = zipfile.ZipFile(self._file)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+            directory = read_directory(self._file) or zipfile.ZipFile(self._file)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error) as error:
             raise UserError(
                 f"'{self.location}' is not a readable zip ({error}); it may be truncated or not a zip at "
                 "all: download it again"
             ) from None
-        infos = sorted(directory.infolist(), key=lambda info: info.header_offset)
+        listed = directory.entries if isinstance(directory, Directory) else directory.infolist()
+        infos = sorted(listed, key=lambda info: info.header_offset)
         # A member's bytes end where the next member (or, for the last, the central directory) begins, and never
         # past its longest possible header and its compressed size: bytes no member claims are not read.
         ends = [info.header_offset for info in infos[1:]] + [directory.start_dir]
