@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,14 +158,17 @@ def _write_shards(
             results = map(_write_shard_job, jobs)
             pool = None
         else:
-            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=start_worker)
-            results = pool.imap_unordered(_write_shard_job, jobs)
+            # An executor, not a Pool: a Pool's task thread writes every job into the workers' pipe at once, and
+            # when Ctrl-C stops the workers with that pipe full, Pool.terminate waits on the thread forever (seen
+            # 1 run in 4). The executor keeps only a job or two per worker in flight.
+            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker)
+            results = (future.result() for future in as_completed([pool.submit(_write_shard_job, job) for job in jobs]))
         try:
             for index, rows, size in results:
                 sizes[index] = size
                 bar.update(rows)
         finally:
             if pool is not None:
-                pool.terminate()
-                pool.join()
+                pool.shutdown(wait=True, cancel_futures=True)
     return sizes
