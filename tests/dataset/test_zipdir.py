@@ -50,3 +50,15 @@ def test_a_zip_with_bytes_before_it_is_left_to_zipfile():
 @pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x05\x06" + b"\0" * 10])
 def test_what_is_not_a_plain_zip_is_left_to_zipfile(content):
     assert read_directory(io.BytesIO(content)) is None
+
+
+def test_a_zip64_end_record_is_used_even_when_no_field_overflowed(monkeypatch):
+    # zipfile writes ZIP64 end records once offsets pass ZIP64_LIMIT (2 GiB), with the plain end record's fields
+    # still holding the real values; a small limit makes such a zip here.
+    with monkeypatch.context() as patched:
+        patched.setattr(zipfile, "ZIP64_LIMIT", 1000)
+        content = zip_bytes(MEMBERS, force_zip64=True)
+    assert b"PK\x06\x06" in content[-200:]
+    directory = read_directory(io.BytesIO(content))
+    assert directory is not None
+    assert ([tuple(entry) for entry in directory.entries], directory.start_dir) == as_zipfile_lists(content)

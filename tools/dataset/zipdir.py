@@ -55,11 +55,13 @@ def read_directory(file) -> Directory | None:
     if disk or disk_of_directory or at + END.size + comment != len(tail):
         return None
     end_at = tail_start + at
-    if FULL_16 in (count,) or FULL_32 in (directory_size, directory_offset):
-        zip64 = _zip64_end(file, tail, at, tail_start)
-        if zip64 is None:
-            return None
+    # A ZIP64 end record may stand before the end record even when no field overflowed (zipfile writes one past
+    # 2 GiB of offsets): as zipfile does, take it whenever its locator is there.
+    zip64 = _zip64_end(file, tail, at, tail_start)
+    if zip64 is not None:
         count, directory_size, directory_offset, end_at = zip64
+    elif count == FULL_16 or FULL_32 in (directory_size, directory_offset):
+        return None
     if directory_offset + directory_size != end_at:  # bytes prepended to the zip (zipfile's "concat")
         return None
     file.seek(directory_offset)
@@ -70,7 +72,11 @@ def read_directory(file) -> Directory | None:
 def _zip64_end(file, tail: bytes, at: int, tail_start: int) -> tuple[int, int, int, int] | None:
     """(count, directory size, directory offset, where the ZIP64 end record begins), or None."""
     locator_at = at - ZIP64_LOCATOR.size
-    if locator_at < 0 or tail[locator_at : locator_at + 4] != b"PK\x06\x07":
+    if locator_at < 0:  # the locator lies before the bytes read so far
+        file.seek(tail_start + locator_at)
+        tail, at, tail_start = file.read(ZIP64_LOCATOR.size) + tail, at + ZIP64_LOCATOR.size, tail_start + locator_at
+        locator_at = 0
+    if tail[locator_at : locator_at + 4] != b"PK\x06\x07":
         return None
     _, _, end_offset, _ = ZIP64_LOCATOR.unpack_from(tail, locator_at)
     file.seek(end_offset)
