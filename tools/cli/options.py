@@ -7,14 +7,16 @@ import argparse
 from imagenet_sketch_tools.dataset import sources
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+def add_source_arguments(parser: argparse.ArgumentParser, builds: bool = True) -> None:
+    """--source | --sample and --cache-dir; and --num-proc for the commands that build (`builds`)."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--source", help="ImageNet-Sketch.zip, its extracted folder, or a zip URL (http(s)://, hf://)")
     where.add_argument(
         "--sample", action="store_true", help="the sample config: the embedded sample archive (a few classes)"
     )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
-    parser.add_argument("--num-proc", type=int, default=None, help="processes for the build (default: 1)")
+    if builds:
+        parser.add_argument("--num-proc", type=int, default=None, help="processes for the build (default: 1)")
 
 
 def source_of(args: argparse.Namespace) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from imagenet_sketch_tools.cli.options import source_of
+from imagenet_sketch_tools.cli.options import add_source_arguments, source_of
 from imagenet_sketch_tools.common.errors import UserError
 
 
@@ -12,14 +12,12 @@ def add_to(commands) -> None:
     parser = commands.add_parser(
         "peek", help="contact sheet PNG of a class's first images, read straight from the archive"
     )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--source", help="ImageNet-Sketch.zip, its extracted folder, or a zip URL (http(s)://, hf://)")
-    where.add_argument("--sample", action="store_true", help="use the embedded sample archive (a few classes)")
+    # With no source, the prepared copy in --cache-dir is read, if there is one (nothing is built).
+    add_source_arguments(parser, builds=False)
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--wnid", help="the class's WordNet id, e.g. n01440764 (default: the first class)")
     which.add_argument("--name", help="a word of the class name, e.g. tench; must match exactly one class")
     parser.add_argument("-n", type=int, default=16, help="how many images (default: 16)")
-    parser.add_argument("--cache-dir", help="datasets cache holding a prepared copy, used when no source is given")
     parser.add_argument("--output", "-o", required=True, help="where to write the PNG, e.g. grid.png")
     parser.set_defaults(run=run)
 
