@@ -127,3 +127,17 @@ def test_other_modes_are_converted_to_rgb_first():
     Image.new("P", (50, 40), 3).save(buffer, "PNG")
     image = decode(buffer.getvalue())[0]
     assert torch.equal(preprocess(image), preprocess.transform(image.convert("RGB")))
+
+
+def test_one_coloured_pixel_off_the_probe_grid_keeps_an_image_colour():
+    """The sparse probe only rejects quickly; a pixel it never looks at still makes the image colour."""
+    preprocess = TimmPreprocess({**spec.DEFAULT_DATA_CONFIG, "input_size": (3, 96, 96)})
+    gray = np.tile(np.arange(0, 240, 2, dtype=np.uint8), (130, 1))
+    pixels = np.repeat(gray[..., None], 3, axis=2)
+    pixels[0, 0] = (10, 200, 30)  # the probe takes the pixel nearest each cell's centre, never a corner
+    image = Image.fromarray(pixels, "RGB")
+    probe = np.asarray(image.resize((image.width // 13, image.height // 17), Image.Resampling.NEAREST))
+    assert (probe[..., 0] == probe[..., 1]).all() and (probe[..., 1] == probe[..., 2]).all()
+    assert not is_gray(image)
+    assert torch.equal(preprocess(image), preprocess.transform(image))
+    assert is_gray(Image.fromarray(np.repeat(gray[..., None], 3, axis=2), "RGB"))

@@ -11,17 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 
 def is_gray(image: Image.Image) -> bool:
-    """Whether an RGB image has R = G = B at every pixel, as a JPEG of gray content decodes (libjpeg's chroma
-    is exactly neutral there). A sparse grid is checked first, so a colour image costs almost nothing."""
-    pixels = np.asarray(image)
-    sample = pixels[::17, ::13]
-    if not ((sample[..., 0] == sample[..., 1]).all() and (sample[..., 1] == sample[..., 2]).all()):
-        return False
-    return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+    """Whether an RGB image has R = G = B at every pixel."""
+    return gray_channel(image) is not None
+
+
+def gray_channel(image: Image.Image) -> Image.Image | None:
+    """The one channel of an RGB image whose R = G = B at every pixel (as a JPEG of gray content decodes:
+    libjpeg's chroma is exactly neutral there), else None. A sparse grid of pixels, picked by a nearest-neighbour
+    resize (no arithmetic), is checked first, so a colour image costs almost nothing; then every pixel, in C."""
+    width, height = image.size
+    probe = np.asarray(image.resize((max(1, width // 13), max(1, height // 17)), Image.Resampling.NEAREST))
+    if not ((probe[..., 0] == probe[..., 1]).all() and (probe[..., 1] == probe[..., 2]).all()):
+        return None
+    red, green, blue = image.split()
+    if ImageChops.difference(red, green).getbbox() or ImageChops.difference(green, blue).getbbox():
+        return None
+    return red
 
 
 class TimmPreprocess:
@@ -53,9 +62,10 @@ class TimmPreprocess:
         import torch
 
         if image.mode != "L":
-            image = image.convert("RGB")
-            if is_gray(image):
-                image = image.getchannel(0)  # R = G = B everywhere: the same pixels for a third of the work
+            if image.mode != "RGB":  # as timm's dataset does; an RGB image is used as it is (convert would copy it)
+                image = image.convert("RGB")
+            gray = gray_channel(image)
+            image = image if gray is None else gray  # R = G = B everywhere: the same pixels for a third of the work
         pixels = self.transform(image)  # uint8 CHW: a tensor (timm >= 1.0.10) or an array (older timm)
         pixels = pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(pixels))
         if pixels.ndim == 2:
