@@ -24,6 +24,7 @@ from imagenet_sketch_tools.evaluation.data import Meta, Rows, open_rows
 from imagenet_sketch_tools.evaluation.metrics import Scores, score
 from imagenet_sketch_tools.evaluation.partial import PARTIAL, collect_partial, read_json
 from imagenet_sketch_tools.evaluation.spec import Loaded, Spec, Weights, parse_spec
+from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
 
 RUN_FILE = "run.json"
 LISTED_UNREADABLE = 20
@@ -116,6 +117,7 @@ def evaluate_models(
 ) -> list[Result]:
     """Score each model on the same rows. `engine` computes one model's predictions (default: this process,
     see `compute_locally`; `ray_engine` gives one that runs on a Ray cluster); the rest is the same for all."""
+    prefer_short_spin()  # before torch loads OpenMP: the forward pass leaves the cores to the decoding workers
     config = Settings(**{**settings, "output": Path(settings.get("output", Settings.output))})
     if config.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, not {config.batch_size}")
