@@ -18,6 +18,8 @@ they do on the real 7.6 GB archive. How the images are made, and why it is hones
   grain) on larger canvases, half grayscale and half RGB, sizes log-normal with a long tail (sigma 0.7, so a
   few images are 4-5x the mean) around ~150 KB. `--per-class 51` then gives the release's scale (51,000
   members, ~7.8 GB).
+- `--modes L`, `RGB` or `gray-rgb` makes every pool image gray, colour, or gray saved as a colour JPEG (chroma
+  exactly neutral, so it decodes to R = G = B), for benchmarks whose cost depends on that mix.
 - Members are DEFLATED (level 6, zlib's and zip's default), written in name order with folder entries, with
   the fixed timestamp of `zipwriter.write_zip`. write_zip itself is not used because it holds every member in
   memory to sort them (2.5 GB here); this streams them instead, writing to OUT.partial and renaming at the end.
@@ -50,10 +52,10 @@ QUALITY = 92
 BYTES_PER_PIXEL = {"L": 0.70, "RGB": 0.80}
 
 
-def pool_image(seed: int, target_bytes: float) -> bytes:
+def pool_image(seed: int, target_bytes: float, modes: str = "mixed") -> bytes:
     """A distinct sketch-like JPEG of roughly `target_bytes`: strokes on paper with grain."""
     rng = random.Random(seed)
-    mode = "RGB" if seed % 3 == 1 else "L"
+    mode = jpeg_mode(modes, seed % 3 == 1)
     pixels = target_bytes / BYTES_PER_PIXEL[mode]
     aspect = rng.uniform(0.6, 1.6)
     size = (max(64, int(math.sqrt(pixels * aspect))), max(64, int(math.sqrt(pixels / aspect))))
@@ -61,18 +63,27 @@ def pool_image(seed: int, target_bytes: float) -> bytes:
     ink = np.asarray(strokes, dtype=np.float32)
     grain = np.random.default_rng(seed).normal(0.0, GRAIN_SIGMA, ink.shape[:2] + ((1,) if ink.ndim == 3 else ()))
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(ink + grain, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=QUALITY)
+    image = Image.fromarray(np.clip(ink + grain, 0, 255).astype(np.uint8))
+    (image.convert("RGB") if modes == "gray-rgb" else image).save(buffer, "JPEG", quality=QUALITY)
     return buffer.getvalue()
 
 
-def line_drawing(seed: int, target_bytes: float) -> bytes:
+def jpeg_mode(modes: str, colour_turn: bool) -> str:
+    """The canvas mode of a pool image: `mixed` alternates gray and colour sketches (colour on `colour_turn`),
+    `L` and `RGB` give only one kind, and `gray-rgb` gray sketches saved as colour JPEGs (R = G = B)."""
+    if modes == "mixed":
+        return "RGB" if colour_turn else "L"
+    return "RGB" if modes == "RGB" else "L"
+
+
+def line_drawing(seed: int, target_bytes: float, modes: str = "mixed") -> bytes:
     """A distinct line-drawing JPEG (pencil strokes on clean paper) of `target_bytes` within 3%.
 
     How many bytes a line drawing encodes to depends on its canvas and its strokes together, so the canvas is
     found by a few damped corrections rather than from a bytes-per-pixel constant.
     """
     rng = random.Random(seed)
-    mode = "RGB" if seed % 2 else "L"
+    mode = jpeg_mode(modes, seed % 2 == 1)
     aspect = rng.uniform(0.6, 1.6)
     pixels = target_bytes / 0.25
     for _ in range(6):
@@ -81,17 +92,24 @@ def line_drawing(seed: int, target_bytes: float) -> bytes:
         if abs(len(content) / target_bytes - 1) < 0.03:
             break
         pixels *= (target_bytes / len(content)) ** 0.7
-    return content
+    return as_colour_jpeg(content) if modes == "gray-rgb" else content
 
 
-def make_pool(kb: float, count: int = POOL_SIZE, flavour: str = "grain") -> list[bytes]:
+def as_colour_jpeg(content: bytes) -> bytes:
+    """A gray JPEG re-encoded as a three-channel one: neutral chroma, so it decodes to R = G = B."""
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(content)).convert("RGB").save(buffer, "JPEG", quality=QUALITY)
+    return buffer.getvalue()
+
+
+def make_pool(kb: float, count: int = POOL_SIZE, flavour: str = "grain", modes: str = "mixed") -> list[bytes]:
     """`count` distinct JPEGs whose sizes spread around `kb` KB (log-normal, as real image sizes do)."""
     rng = random.Random(2019)
     if flavour == "release":
         spread = [math.exp(rng.gauss(0, 0.7)) for _ in range(count)]
         # Scaled so the pool's mean is exactly `kb`: the archive's mean then is too, whatever the draw.
-        return [line_drawing(seed, kb * 1024 * share * count / sum(spread)) for seed, share in enumerate(spread)]
-    return [pool_image(seed, kb * 1024 * math.exp(rng.gauss(-0.08, 0.4))) for seed in range(count)]
+        return [line_drawing(seed, kb * 1024 * share * count / sum(spread), modes) for seed, share in enumerate(spread)]
+    return [pool_image(seed, kb * 1024 * math.exp(rng.gauss(-0.08, 0.4)), modes) for seed in range(count)]
 
 
 def with_comment(jpeg: bytes, text: str) -> bytes:
@@ -148,12 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--flavour", choices=("grain", "release"), default="grain", help="grainy scans, or release-like line drawings"
     )
+    parser.add_argument(
+        "--modes",
+        choices=("mixed", "L", "RGB", "gray-rgb"),
+        default="mixed",
+        help="mixed: gray and colour JPEGs (grain: 2:1, release: 1:1); L or RGB: one kind only; gray-rgb: gray "
+        "sketches saved as colour JPEGs (default: mixed)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.classes <= 1000:
         parser.error("--classes must be between 1 and 1000")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    pool = make_pool(args.kb or (150 if args.flavour == "release" else 165), flavour=args.flavour)
+    pool = make_pool(args.kb or (150 if args.flavour == "release" else 165), flavour=args.flavour, modes=args.modes)
     print(f"pool of {len(pool)} JPEGs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     wnids = list(class_table()[0][: args.classes])
     figures = write_archive(args.output, wnids, args.per_class, pool)
