@@ -10,7 +10,8 @@ one random-init checkpoint of the model is saved, so both routes load the same w
 Then one untimed check: every input batch of both routes is hashed, and the run stops if any tensor differs.
 
 Then, per repeat, alternating which goes first, each measurement in a new Python process that imports only
-what its route needs (timm's route never imports this package's evaluation code, ours runs it as the CLI does):
+what its route needs (timm's route takes only `timm_loader`, timm's `create_loader` with the config, and never
+sets libgomp's spin; ours runs as the CLI does):
 
 (a) input pipeline alone: every image read, decoded and transformed to the model's normalised input tensor,
     ours (`loop.input_batches` over the package's parquet, normalised as `on_device` does) against timm's
@@ -110,26 +111,25 @@ def digest_of_predictions(top5) -> str:
 
 
 def measure(args) -> dict:
-    """One route, one part, in this (fresh) process: seconds, CPU seconds, images, and what must agree."""
+    """One route, one part, in this (fresh) process: seconds, CPU seconds, images, and what must agree (worked
+    out after the clock stops)."""
     if args.route == "ours":
         # as `imagenet-sketch eval` runs: evaluate_models does this before torch loads; (a) calls no evaluate
         from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
 
         prefer_short_spin()
     import_route(args.route)
-    cpu, started = cpu_seconds(), time.perf_counter()
-    if args.part == "check":
-        pipeline = ours_pipeline(args) if args.route == "ours" else timm_pipeline(args)
-        digests = sorted((index, hashlib.sha1(p.contiguous().numpy().tobytes()).hexdigest()) for index, p in pipeline)
-        return {"digests": [digest for _, digest in digests]}
-    if args.part == "a":
-        pipeline = ours_pipeline(args) if args.route == "ours" else timm_pipeline(args)
-        images = sum(len(pixels) for _, pixels in pipeline)
-        agree = None
-    elif args.route == "ours":
-        import numpy as np
+    import numpy as np
 
-        from imagenet_sketch_tools.evaluation import evaluate, outputs, spec
+    cpu, started = cpu_seconds(), time.perf_counter()
+    if args.part in ("check", "a"):
+        pipeline = ours_pipeline(args) if args.route == "ours" else timm_pipeline(args)
+        if args.part == "check":  # untimed: every batch's bytes, in index order
+            digests = sorted((i, hashlib.sha1(p.contiguous().numpy().tobytes()).hexdigest()) for i, p in pipeline)
+            return {"digests": [digest for _, digest in digests]}
+        images = sum(len(pixels) for _, pixels in pipeline)
+    elif args.route == "ours":
+        from imagenet_sketch_tools.evaluation import evaluate, spec
 
         result = evaluate(
             f"timm:{args.model}",
@@ -141,10 +141,8 @@ def measure(args) -> dict:
             workers=args.workers,
             progress=False,
         )
-        top5 = outputs.read_predictions(result.folder).sort_by("row").column("top5").to_pylist()
-        images, agree = result.scores.images, digest_of_predictions(np.asarray(top5, dtype=np.int64))
+        images = result.scores.images
     else:
-        import numpy as np
         import torch
 
         model, loader = timm_model_and_loader(args)
@@ -152,8 +150,17 @@ def measure(args) -> dict:
         with torch.inference_mode():
             for pixels, _ in loader:
                 predicted.append(model(pixels).softmax(dim=1).topk(5, dim=1).indices.numpy())
-        images, agree = sum(map(len, predicted)), digest_of_predictions(np.concatenate(predicted).astype(np.int64))
-    return {"seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "images": images, "agree": agree}
+        images = sum(map(len, predicted))
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    agree = None
+    if args.part == "b" and args.route == "ours":
+        from imagenet_sketch_tools.evaluation import outputs
+
+        top5 = outputs.read_predictions(result.folder).sort_by("row").column("top5").to_pylist()
+        agree = digest_of_predictions(np.asarray(top5, dtype=np.int64))
+    elif args.part == "b":
+        agree = digest_of_predictions(np.concatenate(predicted).astype(np.int64))
+    return {"seconds": seconds, "cpu": cpu, "images": images, "agree": agree}
 
 
 def in_child(args, route: str, part: str) -> dict:
