@@ -21,7 +21,7 @@ from imagenet_sketch_tools.dataset.zipwriter import write_zip
 from imagenet_sketch_tools.evaluation import evaluate, models, spec
 from imagenet_sketch_tools.evaluation.data import open_rows
 from imagenet_sketch_tools.evaluation.loop import input_batches
-from imagenet_sketch_tools.evaluation.preprocess import TimmPreprocess, is_gray, timm_loader
+from imagenet_sketch_tools.evaluation.preprocess import TimmPreprocess, gray_channel, timm_loader
 from imagenet_sketch_tools.hub import export
 
 WNIDS = list(class_table()[0][::97])  # 11 classes spread over the table
@@ -114,10 +114,11 @@ def test_a_gray_sketch_saved_as_colour_jpeg_takes_the_gray_path_with_the_same_pi
     buffer = io.BytesIO()
     decode(sketch_jpeg(11, "L", size))[0].convert("RGB").save(buffer, "JPEG", quality=90)
     colour = decode(buffer.getvalue())[0]
-    assert colour.mode == "RGB" and is_gray(colour)  # libjpeg decodes neutral chroma to R = G = B exactly
+    # libjpeg decodes neutral chroma to R = G = B exactly
+    assert colour.mode == "RGB" and gray_channel(colour) is not None
     assert torch.equal(preprocess(colour), preprocess.transform(colour.convert("RGB")))
     tinted = decode(sketch_jpeg(11, "RGB", size))[0]
-    assert not is_gray(tinted)
+    assert gray_channel(tinted) is None
     assert torch.equal(preprocess(tinted), preprocess.transform(tinted.convert("RGB")))
 
 
@@ -138,6 +139,6 @@ def test_one_coloured_pixel_off_the_probe_grid_keeps_an_image_colour():
     image = Image.fromarray(pixels, "RGB")
     probe = np.asarray(image.resize((image.width // 13, image.height // 17), Image.Resampling.NEAREST))
     assert (probe[..., 0] == probe[..., 1]).all() and (probe[..., 1] == probe[..., 2]).all()
-    assert not is_gray(image)
+    assert gray_channel(image) is None
     assert torch.equal(preprocess(image), preprocess.transform(image))
-    assert is_gray(Image.fromarray(np.repeat(gray[..., None], 3, axis=2), "RGB"))
+    assert gray_channel(Image.fromarray(np.repeat(gray[..., None], 3, axis=2), "RGB")) is not None

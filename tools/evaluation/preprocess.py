@@ -14,11 +14,6 @@ import numpy as np
 from PIL import Image, ImageChops
 
 
-def is_gray(image: Image.Image) -> bool:
-    """Whether an RGB image has R = G = B at every pixel."""
-    return gray_channel(image) is not None
-
-
 def gray_channel(image: Image.Image) -> Image.Image | None:
     """The one channel of an RGB image whose R = G = B at every pixel (as a JPEG of gray content decodes:
     libjpeg's chroma is exactly neutral there), else None. A sparse grid of pixels, picked by a nearest-neighbour
