@@ -1,15 +1,16 @@
-"""The house rules of the package's layout: imports point one way, no cycles, no symlinks, every room installed."""
+"""The house rules of the package's layout: imports point one way, no cycles, no symlinks, every file installed,
+each module importable under one name only."""
 
 from __future__ import annotations
 
 import ast
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
-import tomllib
-
 ROOT = Path(__file__).parents[1]
-TOOLS = ROOT / "tools"
+TOOLS = ROOT / "tools" / "imagenet_sketch_tools"
 PACKAGE = "imagenet_sketch_tools"
 # Lower layers never import higher ones: commands -> features -> the dataset core -> shared helpers.
 # Evaluation reads datasets through the builder's load(), so it sits above the builder, as the commands do.
@@ -90,10 +91,34 @@ def test_there_is_no_import_cycle():
     assert cycles == []
 
 
-def test_every_subpackage_is_installed():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    on_disk = {module_name(path) for path in TOOLS.rglob("__init__.py")}
-    assert on_disk == listed
+def test_the_wheel_holds_every_file_of_the_package_and_the_builder(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT),
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    packed = {name for name in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in name}
+    tracked = subprocess.run(["git", "ls-files", "tools"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert packed == {path.removeprefix("tools/") for path in tracked.split()} | {"imagenet_sketch.py"}
+
+
+def test_the_package_runs_as_a_module_and_is_importable_under_one_name_only():
+    cli = subprocess.run([sys.executable, "-m", f"{PACKAGE}.cli", "--help"], capture_output=True, text=True)
+    assert cli.returncode == 0 and "usage: imagenet-sketch" in cli.stdout
+    twice = subprocess.run([sys.executable, "-c", f"import tools.{PACKAGE}"], cwd=ROOT, capture_output=True, text=True)
+    assert twice.returncode == 1 and f"ImportError: import {PACKAGE}, not tools.{PACKAGE}" in twice.stderr
 
 
 def test_the_repository_holds_no_symlink():
