@@ -40,7 +40,8 @@ def identity(thing: Any, filesystem: AbstractFileSystem | None = None) -> str:
             return f"file:{os.path.abspath(path)}:{status.st_size}:{status.st_mtime_ns}"
         info = filesystem.info(path)
         changes = next((info[key] for key in CHANGES_WITH_CONTENT if info.get(key)), None)
-        return f"{filesystem.protocol}:{path}:{info.get('size')}:{changes}"
+        protocol = filesystem.protocol if isinstance(filesystem.protocol, str) else filesystem.protocol[0]
+        return f"{protocol}:{path}:{info.get('size')}:{changes}"
     if isinstance(thing, Sequence):
         return "files:" + digest("\n".join(identity(path, filesystem) for path in thing))
     if hasattr(thing, "_fingerprint"):  # a datasets.Dataset: its fingerprint follows the source and each transform
