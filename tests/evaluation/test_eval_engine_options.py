@@ -11,7 +11,7 @@ import pytest
 from eval_data import KNOWN
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.evaluation import RayEngine, RayOptions, evaluate, evaluate_models
+from imagenet_sketch_tools.evaluation import RayEngine, RayOptions, Weights, evaluate, evaluate_models
 from known_answer_model import KnownAnswers
 
 MODEL = "python:ray_models:resnet"
@@ -40,6 +40,7 @@ def test_engine_flags_that_do_not_fit_are_one_line_errors(sample_package, tmp_pa
         (RayEngine(RayOptions(actors=0)), {}, "--actors must be at least 1, not 0"),
         (None, {"batch_size": 0}, "--batch-size must be at least 1, not 0"),
         (None, {"device": "tpu"}, "--device 'tpu' is not one of auto, cpu, cuda, mps"),
+        (None, {"weights": Weights(checkpoint="nowhere.pth")}, "--checkpoint 'nowhere.pth' is not a file"),
     ],
 )
 def test_the_api_refuses_what_the_command_refuses_with_the_same_words(sample_package, tmp_path, engine, settings,

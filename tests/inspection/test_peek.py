@@ -1,4 +1,4 @@
-"""Choosing a class, fetching only its first images, and the contact sheet (tools/peek.py)."""
+"""Choosing a class, fetching only its first images, and the contact sheet (inspection/peek.py, common/sheet.py)."""
 
 from __future__ import annotations
 

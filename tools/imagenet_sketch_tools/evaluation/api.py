@@ -140,9 +140,9 @@ def evaluate_models(
         amp=amp, limit=limit, classes=None if classes is None else tuple(classes), skip_unreadable=skip_unreadable,
         force=force, reference=reference, progress=progress, cache_dir=cache_dir,
     )  # fmt: skip
-    engine = engine or LocalEngine()
+    engine, weights = engine or LocalEngine(), weights or Weights()
     chosen = [as_model(model) for model in models]  # a bad spec fails before anything is read
-    validate(settings, engine, chosen, source)
+    validate(settings, weights, engine, chosen, source)
     known = outputs.read_reference(settings.reference) if settings.reference else None
     rows = engine.open_rows(source, settings)
     meta = rows.meta()
@@ -150,7 +150,7 @@ def evaluate_models(
     results = []
     with engine.session():
         for model in chosen:
-            job = Job(model, weights or Weights(), rows, meta, selected, settings, Path())
+            job = Job(model, weights, rows, meta, selected, settings, folder=Path())  # evaluate_one sets the folder
             result = evaluate_one(job, selection, engine)
             results.append(result)
             if settings.output is not None:

@@ -104,7 +104,7 @@ def zero_shot_module(clip, classifier):
 
         def forward(self, pixels):
             features = torch.nn.functional.normalize(self.clip.encode_image(pixels).float(), dim=-1)
-            return LOGIT_SCALE * features @ self.classifier
+            return LOGIT_SCALE * features @ self.get_buffer("classifier")
 
     return ZeroShot()
 

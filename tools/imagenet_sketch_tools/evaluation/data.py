@@ -176,16 +176,20 @@ class PackageSource(RowSource):
             self._stream, self._position, self._pending = self._batches_from(group), self.group_starts[group], []
         while self._position < row:
             if not self._pending:
-                self._pending = next(self._stream)
+                self._pending = self._next_batch()
             skip = min(row - self._position, len(self._pending))
             self._pending, self._position = self._pending[skip:], self._position + skip
+
+    def _next_batch(self) -> list[bytes | None]:
+        assert self._stream is not None  # _seek opened it
+        return next(self._stream)
 
     def images(self, start: int, stop: int) -> list[bytes | None]:
         self._seek(start)
         out: list[bytes | None] = []
         while len(out) < stop - start:
             if not self._pending:
-                self._pending = next(self._stream)
+                self._pending = self._next_batch()
             take = min(stop - start - len(out), len(self._pending))
             out.extend(self._pending[:take])
             self._pending = self._pending[take:]

@@ -9,6 +9,7 @@ Options are checked here, once, for the command line and the Python API alike.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ class Engine(Protocol[R]):
     def run(self, job: Job[R]) -> Computed: ...
 
 
-def validate(settings: Settings, engine: Engine, models: Sequence[Model], source: object) -> None:
-    """Every option check, for the command line and the API alike: the settings', then the engine's."""
+def validate(settings: Settings, weights: Weights, engine: Engine, models: Sequence[Model], source: object) -> None:
+    """Every option check, for the command line and the API alike: the settings', the weights', the engine's."""
     settings.validate()
+    if weights.checkpoint and not os.path.isfile(weights.checkpoint):
+        raise UserError(f"--checkpoint '{weights.checkpoint}' is not a file")
     engine.validate(settings, models, source)

@@ -125,7 +125,7 @@ def load_timm(spec: Spec, weights: Weights, architecture_only: bool) -> Loaded:
     create = lambda pretrained: timm.create_model(spec.name, pretrained=pretrained)  # noqa: E731
     module = created(spec, weights, create, architecture_only)
     if getattr(module, "num_classes", NUM_CLASSES) != NUM_CLASSES:
-        raise UserError(f"{spec.text} has {module.num_classes} classes, not the 1000 of ImageNet-1k")
+        raise UserError(f"{spec.text} has {module.num_classes} classes, not the {NUM_CLASSES} of ImageNet-1k")
     config = timm.data.resolve_data_config(model=module)
     cfg = module.pretrained_cfg or {}
     architecture = cfg.get("architecture") or spec.name.split(".")[0]
@@ -155,7 +155,7 @@ def load_python(spec: Spec, weights: Weights, architecture_only: bool) -> Loaded
         module_of_user = importlib.import_module(spec.name)
     except ImportError as error:
         raise UserError(f"cannot import '{spec.name}' for {spec.text}: {error}") from error
-    function = getattr(module_of_user, spec.extra, None)
+    function = getattr(module_of_user, spec.extra or "", None)
     if not callable(function):
         raise UserError(f"'{spec.name}' has no function '{spec.extra}'")
     made = function()
@@ -187,7 +187,7 @@ def load_torchvision(spec: Spec, weights: Weights, architecture_only: bool) -> L
     except (ValueError, KeyError) as error:
         raise UserError(f"torchvision has no classification model '{spec.name}'") from error
     try:
-        chosen = enum[spec.extra] if spec.extra else enum.DEFAULT
+        chosen = enum[spec.extra or "DEFAULT"]  # DEFAULT: the enum's alias of its best weights
     except KeyError as error:
         known = ", ".join(member.name for member in enum)
         raise UserError(f"{spec.name} has no weights '{spec.extra}'; it has {known}") from error

@@ -38,11 +38,11 @@ class TimmPreprocess:
     """
 
     def __init__(self, config: dict[str, Any]):
-        from timm.data import create_transform  # the eval extra, as torch
+        from timm.data.transforms_factory import create_transform  # the eval extra, as torch
 
         self.config = dict(config)
         self.input_size = tuple(config["input_size"])
-        self.transform = create_transform(
+        self.transform: Any = create_transform(  # one transform: is_training=False
             input_size=self.input_size,
             is_training=False,
             use_prefetcher=True,  # no ToTensor/Normalize: uint8 out, as timm's own eval loader
@@ -106,10 +106,10 @@ class TensorPreprocess:
 def timm_loader(dataset, config: dict, batch_size: int, workers: int):
     """timm's own eval loader (prefetching, on the CPU) for `dataset` with a data `config`: the route that
     `TimmPreprocess` reproduces, which the parity tests and the benchmark compare against."""
-    import timm.data  # the eval extra: the parity tests and the benchmark have it
+    import timm.data.loader  # the eval extra: the parity tests and the benchmark have it
     import torch  # as timm
 
-    return timm.data.create_loader(
+    return timm.data.loader.create_loader(
         dataset,
         input_size=config["input_size"],
         batch_size=batch_size,

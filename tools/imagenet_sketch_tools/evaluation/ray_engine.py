@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -61,6 +62,7 @@ def connected(options: RayOptions) -> Iterator[float]:
         yield 0.0
         return
     started = time.perf_counter()
+    arguments: dict[str, Any]
     if options.address:
         arguments = {"address": options.address}
     else:
@@ -214,7 +216,9 @@ class RayEngine:
             filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(rows.filesystem))
         dataset = ray.data.read_parquet(rows.files, filesystem=filesystem).select_columns(["image", "wnid", "label"])
         if wanted is not None:
-            dataset = dataset.map_batches(keep_rows, fn_args=(wanted,), batch_format="pyarrow", batch_size=None)
+            dataset = dataset.map_batches(
+                lambda table: keep_rows(table, wanted), batch_format="pyarrow", batch_size=None
+            )
         dataset = dataset.repartition(target_num_rows_per_block=settings.batch_size, strict=True)
         options = self.options
         return dataset.map_batches(

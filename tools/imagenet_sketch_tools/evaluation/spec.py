@@ -121,7 +121,8 @@ def require(module: str):
         return importlib.import_module(module)
     except ImportError as error:
         top = module.split(".")[0]
-        if getattr(error, "name", None) and error.name.split(".")[0] != top:
+        missing = getattr(error, "name", None)
+        if missing and missing.split(".")[0] != top:
             raise  # the library is there but broken: its own error says more than ours would
         extra = EXTRA_OF.get(top, "eval")
         raise UserError(f"{top} is not installed; run pip install 'imagenet-sketch[{extra}]'") from error
