@@ -46,7 +46,7 @@ class RayOptions:
 def require_ray():
     """Ray and Ray Data, or a one-line UserError naming the extra."""
     try:
-        import ray
+        import ray  # the ray extra: its absence is the one-line error below
         import ray.data  # noqa: F401  (Data is in ray[data], not in a bare ray install)
     except ImportError as error:
         raise UserError(f"--engine ray needs Ray Data, which is not installed; run {INSTALL}") from error
