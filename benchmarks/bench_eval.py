@@ -14,7 +14,7 @@ what its route needs (timm's route takes only `timm_loader`, timm's `create_load
 sets libgomp's spin; ours runs as the CLI does):
 
 (a) input pipeline alone: every image read, decoded and transformed to the model's normalised input tensor,
-    ours (`loop.input_batches` over the package's parquet, normalised as `on_device` does) against timm's
+    ours (`batches.input_batches` over the package's parquet, normalised as `on_device` does) against timm's
     `create_loader` (hfds reader, prefetcher, same workers, batch size and transform);
 (b) a whole CPU evaluation: ours (`evaluate`, every output file written) against timm's loader feeding the same
     checkpoint, softmax top-5 as validate.py computes accuracy; every image's top-5 must be the same on both.
@@ -63,11 +63,11 @@ def ours_pipeline(args):
     import torch
 
     from imagenet_sketch_tools.evaluation import models, spec
-    from imagenet_sketch_tools.evaluation.data import open_rows
-    from imagenet_sketch_tools.evaluation.loop import input_batches
+    from imagenet_sketch_tools.evaluation.batches import input_batches
+    from imagenet_sketch_tools.evaluation.data import open_source
 
     loaded = models.load(f"timm:{args.model}", spec.Weights(checkpoint=str(args.checkpoint)))
-    rows = open_rows(str(args.package))
+    rows = open_source(str(args.package))
     for batch in input_batches(rows, np.arange(len(rows)), loaded.preprocess, args.batch_size, args.workers):
         yield batch.index, loaded.preprocess.on_device(batch.pixels, torch.device("cpu"))
 
@@ -98,7 +98,7 @@ def import_route(route: str) -> None:
     import torch  # noqa: F401
 
     if route == "ours":
-        import imagenet_sketch_tools.evaluation.loop  # noqa: F401
+        import imagenet_sketch_tools.evaluation.batches  # noqa: F401
         import imagenet_sketch_tools.evaluation.models  # noqa: F401
         import imagenet_sketch_tools.evaluation.outputs  # noqa: F401
     else:
@@ -114,7 +114,7 @@ def measure(args) -> dict:
     """One route, one part, in this (fresh) process: seconds, CPU seconds, images, and what must agree (worked
     out after the clock stops)."""
     if args.route == "ours":
-        # as `imagenet-sketch eval` runs: evaluate_models does this before torch loads; (a) calls no evaluate
+        # as `imagenet-sketch eval` runs: the command does this before torch loads (the API leaves it to the caller)
         from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
 
         prefer_short_spin()

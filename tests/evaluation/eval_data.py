@@ -1,15 +1,19 @@
 """Data shared by the eval tests: an archive of coded images whose right answers are known (the fixtures using it
-are in this folder's conftest.py)."""
+are in this folder's conftest.py; the model reading the codes is known_answer_model.py). No torch here: the
+conftest imports this module, and must load without the eval extra."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from PIL import Image
 
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.zipwriter import write_zip
-from known_answer_model import coded_jpeg
 
 KNOWN = "python:known_answer_model:model"
+STEP, OFFSET = 8, 4  # code c is drawn as 8c + 4: JPEG may move a flat colour by a few levels, never by 4
 # Classes spread over the table with gaps between them (label alignment), crane2 included; per image, the rank
 # the model gives the true class (0: top-1 hit, 1-4: top-5 only, 5: miss).
 CODED = {
@@ -32,3 +36,16 @@ def coded_members(coded: dict[str, list[int]] = CODED) -> list[tuple[str, bytes]
 def coded_zip_at(path: Path, coded: dict[str, list[int]] = CODED, extra: list[tuple[str, bytes]] = ()) -> Path:
     write_zip([*coded_members(coded), *extra], path)
     return path
+
+
+def coded_colour(label: int, rank: int) -> tuple[int, int, int]:
+    return (STEP * (label % 32) + OFFSET, STEP * (label // 32) + OFFSET, STEP * rank + OFFSET)
+
+
+def coded_jpeg(label: int, rank: int, size: tuple[int, int] = (40, 36)) -> bytes:
+    """A flat JPEG whose colour codes (label, rank); checked to decode back to the same code."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, coded_colour(label, rank)).save(buffer, "JPEG", quality=95)
+    decoded = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB").getpixel((size[0] // 2, size[1] // 2))
+    assert [round((value - OFFSET) / STEP) for value in decoded] == [label % 32, label // 32, rank]
+    return buffer.getvalue()

@@ -1,5 +1,5 @@
 """A model whose answers are known: each test image is one flat colour coding its label and the rank the
-model must give the true class (see `coded_jpeg`); the module reads the code back from the pixels.
+model must give the true class (see `eval_data.coded_jpeg`); the module reads the code back from the pixels.
 
 For rank r, five decoy classes (label+1 .. label+6, mod 1000) get scores 10, 9, ..., 5 and the true class
 10.5 - r: rank 0 is a top-1 hit, ranks 1-4 top-5 hits only, rank 5 a miss of both (top-1 then says label+1).
@@ -7,12 +7,15 @@ For rank r, five decoy classes (label+1 .. label+6, mod 1000) get scores 10, 9, 
 
 from __future__ import annotations
 
-import io
+import os
+import time
+from pathlib import Path
 
 import torch
-from PIL import Image
 
-STEP, OFFSET = 8, 4  # code c is drawn as 8c + 4: JPEG may move a flat colour by a few levels, never by 4
+from eval_data import OFFSET, STEP
+
+PAUSE_AT = 3  # the batch a paused model stops in, after two are saved
 DATA_CONFIG = {
     "input_size": (3, 32, 32),
     "interpolation": "bilinear",
@@ -20,19 +23,6 @@ DATA_CONFIG = {
     "std": (1, 1, 1),
     "crop_pct": 1.0,
 }
-
-
-def coded_colour(label: int, rank: int) -> tuple[int, int, int]:
-    return (STEP * (label % 32) + OFFSET, STEP * (label // 32) + OFFSET, STEP * rank + OFFSET)
-
-
-def coded_jpeg(label: int, rank: int, size: tuple[int, int] = (40, 36)) -> bytes:
-    """A flat JPEG whose colour codes (label, rank); checked to decode back to the same code."""
-    buffer = io.BytesIO()
-    Image.new("RGB", size, coded_colour(label, rank)).save(buffer, "JPEG", quality=95)
-    decoded = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB").getpixel((size[0] // 2, size[1] // 2))
-    assert [round((value - OFFSET) / STEP) for value in decoded] == [label % 32, label // 32, rank]
-    return buffer.getvalue()
 
 
 class KnownAnswers(torch.nn.Module):
@@ -60,13 +50,23 @@ def bare_model():
     return KnownAnswers()  # no data config: timm's 224 defaults apply
 
 
-class Slow(KnownAnswers):
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        import time
+class Paused(KnownAnswers):
+    """Stops in its third batch, when `$EVAL_TEST_MARKERS` names a folder: it writes `paused` there and waits
+    until the process is interrupted (the Ctrl-C test's event). Elsewhere it is KnownAnswers."""
 
-        time.sleep(0.2)  # long enough for a test to interrupt the run between batches
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        markers = os.environ.get("EVAL_TEST_MARKERS")
+        if markers and self.calls == PAUSE_AT:
+            (Path(markers) / "paused").write_text(str(os.getpid()))
+            while True:
+                time.sleep(0.05)  # sleeping, not computing: SIGINT ends it
         return super().forward(pixels)
 
 
-def slow_model():
-    return Slow(), DATA_CONFIG
+def paused_model():
+    return Paused(), DATA_CONFIG

@@ -15,7 +15,7 @@ from eval_data import CODED, KNOWN
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.dataset.classes import class_table, label_of_wnid
 from imagenet_sketch_tools.evaluation import evaluate, outputs
-from imagenet_sketch_tools.evaluation.loop import Mistakes
+from imagenet_sketch_tools.evaluation.batches import Mistakes
 
 TOTAL = sum(len(ranks) for ranks in CODED.values())
 

@@ -1,32 +1,32 @@
 """`eval --engine ray` on Ray clusters started here (tiny: 2 CPUs, a 100 MB object store, no dashboard):
 predictions equal the local engine's row for row, the CLI joins a two-node cluster through --address, a
-killed actor does not lose rows, a finished model is skipped on a rerun, and without Ray the error is one line.
+killed actor does not lose rows, a finished model is skipped on a rerun. (Its options, and the error without Ray,
+need no cluster: test_eval_engine_options.py.)
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-import imagenet_sketch
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.dataset.sample import sample_archive
-from imagenet_sketch_tools.evaluation import evaluate_models
-from imagenet_sketch_tools.evaluation.ray_engine import RayOptions, evaluate_models_on_ray
-from imagenet_sketch_tools.hub import export
+from imagenet_sketch_tools.evaluation import RayEngine, RayOptions, evaluate_models
 
 HERE = Path(__file__).parent
 MODELS = ["python:ray_models:resnet", "python:ray_models:vit"]
 SMALL = {"num_cpus": 2, "object_store_memory": 100 * 1024 * 1024, "include_dashboard": False}
 OUTPUTS = {"per_class.csv", "predictions.parquet", "run.json", "mistakes.png"}
 
-ray = pytest.importorskip("ray")  # in the test extra; the missing-extra test below runs without it
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'imagenet-sketch[ray]'")
+pytestmark = pytest.mark.slow  # each test starts or joins a Ray cluster
+
+
+def on_ray(models, package, options=None, **settings):
+    return evaluate_models(models, str(package), engine=RayEngine(options), **settings)
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +46,8 @@ def environment(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory):
-    """The 31-image sample exported as a hub package in several shards."""
-    folder = tmp_path_factory.mktemp("package")
-    built = imagenet_sketch.load(sample_archive(), cache_dir=str(folder / "cache"))
-    export.export(built, folder / "pkg", max_shard_size="20KB", progress=False)
-    assert len(list((folder / "pkg" / "data").glob("*.parquet"))) > 1
-    return folder / "pkg"
+def package(sample_package):
+    return sample_package
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +80,7 @@ def predictions(folder: Path):
 
 def test_two_models_on_one_node_equal_the_local_engine(one_node, package, local_run, tmp_path):
     options = RayOptions(actors=2, cpus_per_actor=0.5)  # a pool of two, and a CPU left for the read tasks
-    results = evaluate_models_on_ray(MODELS, str(package), options=options, output=tmp_path, batch_size=4,
-                                     progress=False)  # fmt: skip
+    results = on_ray(MODELS, package, options, output=tmp_path, batch_size=4)
     assert [result.model for result in results] == MODELS
     for result in results:
         local = local_run[result.model]
@@ -98,16 +92,14 @@ def test_two_models_on_one_node_equal_the_local_engine(one_node, package, local_
     assert (tmp_path / "results.csv").read_text() == (local_run[MODELS[0]].folder.parent / "results.csv").read_text()
 
     # a rerun skips finished models (the local engine's run.json rule): nothing reaches the cluster
-    again = evaluate_models_on_ray(MODELS, str(package), options=options, output=tmp_path, batch_size=4,
-                                   progress=False)  # fmt: skip
+    again = on_ray(MODELS, package, options, output=tmp_path, batch_size=4)
     assert all(result.reused for result in again)
 
 
 def test_a_killed_actor_loses_no_rows(one_node, environment, package, local_run, tmp_path):
     """The actor's process exits on its third batch; Ray Data restarts the actor (max_restarts=-1) and retries
     the batch (max_task_retries=-1), so the run completes in one go with every row, as the local engine's."""
-    result = evaluate_models_on_ray(["python:ray_models:dies_once"], str(package), output=tmp_path, batch_size=4,
-                                    progress=False)[0]  # fmt: skip
+    result = on_ray(["python:ray_models:dies_once"], package, output=tmp_path, batch_size=4)[0]
     assert (environment / "died").exists()  # it did die
     assert predictions(result.folder).equals(predictions(local_run[MODELS[0]].folder))
 
@@ -115,8 +107,7 @@ def test_a_killed_actor_loses_no_rows(one_node, environment, package, local_run,
 def test_a_limited_selection_equals_the_local_engine(one_node, package, tmp_path):
     """--limit: the rows are chosen by the local engine's rule, filtered before the actors, batched as there;
     the package given as an fsspec URL (file://, read through fsspec as s3:// or gs:// would be)."""
-    ray_result = evaluate_models_on_ray(MODELS[:1], package.as_uri(), output=tmp_path / "ray", batch_size=3,
-                                        limit=7, progress=False)[0]  # fmt: skip
+    ray_result = on_ray(MODELS[:1], package.as_uri(), output=tmp_path / "ray", batch_size=3, limit=7)[0]
     local = evaluate_models(MODELS[:1], str(package), output=tmp_path / "local", batch_size=3, limit=7, workers=0,
                             progress=False)[0]  # fmt: skip
     assert predictions(ray_result.folder).num_rows == 7 and ray_result.selection == local.selection
@@ -125,7 +116,7 @@ def test_a_limited_selection_equals_the_local_engine(one_node, package, tmp_path
 
 def test_a_pool_that_leaves_no_cpu_for_reading_is_refused(one_node, package, tmp_path):
     with pytest.raises(UserError, match="leaves no CPU for reading the shards on a cluster of 2 CPUs; use --actors 1"):
-        evaluate_models_on_ray(MODELS, str(package), options=RayOptions(actors=2), output=tmp_path)
+        on_ray(MODELS, package, RayOptions(actors=2), output=tmp_path)
 
 
 def test_a_source_that_is_not_a_package_says_to_export_it(one_node, capfd):
@@ -155,33 +146,3 @@ def test_the_cli_joins_a_two_node_cluster_through_address(environment, package, 
         assert local.summary().split(";")[0] in out  # the same summary line as the local engine's
         folder = tmp_path / local.folder.name
         assert predictions(folder).equals(predictions(local.folder))
-
-
-@pytest.mark.parametrize(
-    ("flags", "error"),
-    [
-        (["--actors", "2"], "--actors need(s) --engine ray"),
-        (["--address", "auto", "--gpus-per-actor", "1"], "--address, --gpus-per-actor need(s) --engine ray"),
-        (["--engine", "ray", "--workers", "2"], "--workers is for --engine local"),
-        (["--engine", "ray", "--actors", "0"], "--actors must be at least 1, not 0"),
-    ],
-)
-def test_engine_flags_that_do_not_fit_are_one_line_errors(package, tmp_path, capfd, flags, error):
-    assert cli.main(["eval", MODELS[0], "--source", str(package), "-o", str(tmp_path), *flags]) == 1
-    err = capfd.readouterr().err.strip()
-    assert err.count("\n") == 0 and error in err
-
-
-def test_without_ray_the_error_is_one_line_naming_the_extra(package, tmp_path):
-    code = (
-        "import sys; sys.modules['ray'] = None\n"  # `import ray` now fails as if Ray were not installed
-        "from imagenet_sketch_tools.cli import main as cli\n"
-        f"sys.exit(cli.main(['eval', 'python:ray_models:resnet', '--source', {str(package)!r}, "
-        f"'-o', {str(tmp_path)!r}, '--engine', 'ray']))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
-    assert done.stderr.strip() == (
-        "imagenet-sketch: error: --engine ray needs Ray Data, which is not installed; "
-        "run pip install 'imagenet-sketch[ray]'"
-    )

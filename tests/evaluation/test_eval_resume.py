@@ -17,44 +17,50 @@ import pytest
 from eval_data import KNOWN, coded_zip_at
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.evaluation import evaluate
+from imagenet_sketch_tools.evaluation import LocalEngine, evaluate
 
 FOLDER = "python_known_answer_model_model"
 
 
-def run(source, output, **settings):
-    return evaluate(KNOWN, str(source), output=output, workers=0, progress=False, **settings)
+class Counting(LocalEngine):
+    """The local engine, listing the batches it saves and, optionally, interrupted after `stop_after` of them
+    (the internal seam `_saved_batch`; the Ctrl-C test below sends a real signal)."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.saved: list[int] = []
+        self.stop_after = stop_after
+
+    def _saved_batch(self, index: int) -> None:
+        self.saved.append(index)
+        if len(self.saved) == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def run(source, output, engine=None, **settings):
+    return evaluate(KNOWN, str(source), output=output, workers=0, engine=engine, **settings)
 
 
 def test_an_interrupted_run_continues_to_the_uninterrupted_predictions(coded_zip, tmp_path):
     whole = run(coded_zip, tmp_path / "whole", batch_size=3)
-    computed = []
-
-    def interrupt_after_two(index):
-        computed.append(index)
-        if len(computed) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        evaluate(KNOWN, str(coded_zip), output=tmp_path / "cut", batch_size=3, workers=2, progress=False,
-                 on_batch=interrupt_after_two)  # fmt: skip
+        evaluate(KNOWN, str(coded_zip), output=tmp_path / "cut", batch_size=3, workers=2, engine=Counting(2))
     folder = tmp_path / "cut" / FOLDER
     assert not (folder / "predictions.parquet").exists() and not (folder / "run.json").exists()
     kept = {int(path.stem.split("-")[1]) for path in (folder / ".partial").glob("batch-*.npz")}
     assert len(kept) == 2  # with two workers, each takes half the batches: 0 and 3 come first
 
-    computed.clear()
-    resumed = run(coded_zip, tmp_path / "cut", batch_size=3, on_batch=computed.append)
-    assert sorted(computed) == sorted(set(range(6)) - kept)  # 16 images in batches of 3: only the missing ran
+    engine = Counting()
+    resumed = run(coded_zip, tmp_path / "cut", engine, batch_size=3)
+    assert sorted(engine.saved) == sorted(set(range(6)) - kept)  # 16 images in batches of 3: only the missing ran
     assert pq.read_table(folder / "predictions.parquet").equals(pq.read_table(whole.folder / "predictions.parquet"))
     assert resumed.scores == whole.scores and not (folder / ".partial").exists()
 
-    computed.clear()
-    again = run(coded_zip, tmp_path / "cut", batch_size=3, on_batch=computed.append)
-    assert computed == [] and again.reused and again.scores == whole.scores
+    engine = Counting()
+    again = run(coded_zip, tmp_path / "cut", engine, batch_size=3)
+    assert engine.saved == [] and again.reused and again.scores == whole.scores
     assert "already evaluated" in again.summary()
-    forced = run(coded_zip, tmp_path / "cut", batch_size=3, on_batch=computed.append, force=True)
-    assert computed == [0, 1, 2, 3, 4, 5] and not forced.reused
+    forced = run(coded_zip, tmp_path / "cut", engine, batch_size=3, force=True)
+    assert engine.saved == [0, 1, 2, 3, 4, 5] and not forced.reused
 
 
 def test_a_changed_selection_is_not_taken_for_the_finished_run(coded_zip, tmp_path):
@@ -63,22 +69,24 @@ def test_a_changed_selection_is_not_taken_for_the_finished_run(coded_zip, tmp_pa
     assert not limited.reused and limited.scores.images == 5
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_batches_and_says_so(coded_zip, tmp_path, capfd):
-    """A real SIGINT to the command, between batches of a slow model; the rerun (here in-process) finishes."""
+    """A real SIGINT to the command while its model is paused in the third batch (it says so with a file);
+    the rerun (here in-process, where the model does not pause) finishes."""
     output = tmp_path / "out"
-    command = [sys.executable, "-m", "imagenet_sketch_tools.cli.main", "eval", "python:known_answer_model:slow_model",
+    command = [sys.executable, "-m", "imagenet_sketch_tools.cli.main", "eval", "python:known_answer_model:paused_model",
                "--source", str(coded_zip), "-o", str(output), "--batch-size", "2", "--workers", "0"]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path, EVAL_TEST_MARKERS=str(tmp_path))
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    partial = output / "python_known_answer_model_slow_model" / ".partial"
-    while process.poll() is None and len(list(partial.glob("batch-*.npz"))) < 2:
-        time.sleep(0.05)  # polling, not timing: leave the CPU to the run
+    while process.poll() is None and not (tmp_path / "paused").exists():
+        time.sleep(0.05)  # polling for the event, not timing the run
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err[-2000:]
     assert "interrupted; finished batches are kept in" in err
-    kept = len(list(partial.glob("batch-*.npz")))
-    assert 2 <= kept < 8
+    partial = output / "python_known_answer_model_paused_model" / ".partial"
+    assert len(list(partial.glob("batch-*.npz"))) == 2  # the two before the pause, nothing half-written
     assert cli.main(command[3:]) == 0
     assert "top-1 31.250%" in capfd.readouterr().out
     assert pq.read_table(partial.parent / "predictions.parquet").num_rows == 16
@@ -111,9 +119,9 @@ def test_skipping_after_a_failed_run_reuses_its_batches(tmp_path):
     source = broken_zip(tmp_path)
     with pytest.raises(UserError, match="2 image"):
         run(source, tmp_path / "out")
-    computed = []
-    result = run(source, tmp_path / "out", skip_unreadable=True, on_batch=computed.append)
-    assert computed == [] and len(result.unreadable) == 2
+    engine = Counting()
+    result = run(source, tmp_path / "out", engine, skip_unreadable=True)
+    assert engine.saved == [] and len(result.unreadable) == 2
 
 
 def test_reference_adds_the_difference_to_the_published_figures(coded_zip, tmp_path, capsys):
@@ -145,7 +153,7 @@ def test_reference_adds_the_difference_to_the_published_figures(coded_zip, tmp_p
 def test_all_black_images_are_evaluated(tmp_path):
     from imagenet_sketch_tools.dataset.sample import sample_archive
 
-    result = evaluate(KNOWN, sample_archive(), output=tmp_path / "out", workers=0, progress=False)
+    result = evaluate(KNOWN, sample_archive(), output=tmp_path / "out", workers=0)
     keyboard = next(row for row in result.scores.per_class if row["wnid"] == "n03085013")
     assert keyboard["images"] == 5 and result.scores.images == 31 and not result.unreadable
 

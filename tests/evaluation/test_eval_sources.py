@@ -12,6 +12,8 @@ import imagenet_sketch
 from eval_data import KNOWN
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.evaluation import evaluate, spec
+from imagenet_sketch_tools.evaluation.data import open_source
+from imagenet_sketch_tools.evaluation.identity import identity
 from imagenet_sketch_tools.hub import export
 
 
@@ -71,6 +73,9 @@ def test_a_package_on_the_hub_is_read_directly(coded_zip, tmp_path, hub, capfd):
     assert len(hub.ranges) > before  # parquet read by ranges from the hub, nothing prepared in the datasets cache
     local = evaluate(KNOWN, str(package), output=tmp_path / "local", workers=0, progress=False)
     assert pq.read_table(output / local.folder.name / "predictions.parquet").equals(predictions(local))
+    shards = open_source("hf://datasets/sketches/coded")
+    # a shard on the hub is known by what changes with its content (its LFS hash or blob id), not its name only
+    assert all(not identity(shard, shards.filesystem).endswith(":None") for shard in shards.files)
 
 
 def test_a_random_init_is_the_same_every_run(tmp_path):

@@ -19,8 +19,8 @@ from imagenet_sketch_tools.dataset.classes import class_table
 from imagenet_sketch_tools.dataset.sample import black_jpeg, sketch_jpeg
 from imagenet_sketch_tools.dataset.zipwriter import write_zip
 from imagenet_sketch_tools.evaluation import evaluate, models, spec
-from imagenet_sketch_tools.evaluation.data import open_rows
-from imagenet_sketch_tools.evaluation.loop import input_batches
+from imagenet_sketch_tools.evaluation.batches import input_batches
+from imagenet_sketch_tools.evaluation.data import open_source
 from imagenet_sketch_tools.evaluation.preprocess import TimmPreprocess, gray_channel, timm_loader
 from imagenet_sketch_tools.hub import export
 
@@ -71,7 +71,7 @@ def timm_batches(directory, config, workers: int):
 def test_inputs_and_logits_equal_timms_loader(package, tmp_path, name):
     loaded = models.load(f"timm:{name}", spec.Weights(checkpoint=checkpoint(tmp_path, name)))
     module = loaded.module.eval()
-    rows = open_rows(str(package))
+    rows = open_source(str(package))
     selected = np.arange(len(rows))
     batches = sorted(input_batches(rows, selected, loaded.preprocess, BATCH, workers=2), key=lambda b: b.index)
     assert [batch.index for batch in batches] == list(range(len(batches)))

@@ -1,4 +1,4 @@
-"""Choosing a class, fetching only its first images, and the contact sheet (tools/peek.py)."""
+"""Choosing a class, fetching only its first images, and the contact sheet (inspection/peek.py, common/sheet.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from PIL import Image
 
 import imagenet_sketch
 from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.common.sheet import CELL_HEIGHT, CELL_WIDTH, PAD, THUMB, TITLE_HEIGHT
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.sample import black_jpeg, sketch_jpeg
 from imagenet_sketch_tools.inspection.peek import (
-    CELL_HEIGHT,
-    CELL_WIDTH,
-    PAD,
-    THUMB,
-    TITLE_HEIGHT,
     Peeked,
     choose_wnid,
     contact_sheet,

@@ -15,6 +15,7 @@ from importlib import resources
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import cache_folder, write_atomically
 from imagenet_sketch_tools.dataset.classes import class_table
+from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
 from imagenet_sketch_tools.evaluation.spec import Loaded, Spec, Weights, param_count, require, unreachable
 
 NAMES_FILE = "imagenet1k_clip_names.tsv"
@@ -45,8 +46,8 @@ def templates() -> tuple[str, ...]:
 
 def class_embeddings(clip, tokenizer, names, prompts, device="cpu"):
     """(embed_dim, classes): per class, the mean of its normalised prompt embeddings, normalised again."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # the eval extra: reached only once open_clip (which needs it) is loaded
+    import torch.nn.functional as F  # as torch above
 
     columns = []
     with torch.inference_mode():
@@ -75,9 +76,9 @@ def pretrained_identity(pretrained: str | None) -> str:
 
 def cached_class_embeddings(clip, tokenizer, arch: str, pretrained: str | None):
     """Class embeddings from the cache, else computed once and stored (80,000 prompts are slow on a CPU)."""
-    import torch
+    import torch  # the eval extra: reached only once open_clip (which needs it) is loaded
 
-    if pretrained is None:  # a random init differs every time: nothing to reuse
+    if pretrained is None:  # a random init (seeded by models.load): not worth a cache entry
         return class_embeddings(clip, tokenizer, prompt_names(), templates())
     path = cache_folder() / "eval" / "clip" / f"{cache_key(arch, pretrained_identity(pretrained))}.pt"
     if path.exists():
@@ -91,7 +92,7 @@ def cached_class_embeddings(clip, tokenizer, arch: str, pretrained: str | None):
 
 
 def zero_shot_module(clip, classifier):
-    import torch
+    import torch  # the eval extra: reached only once open_clip (which needs it) is loaded
 
     class ZeroShot(torch.nn.Module):
         """Image features, normalised, against the class embeddings: (N, 1000) logits in label order."""
@@ -103,19 +104,17 @@ def zero_shot_module(clip, classifier):
 
         def forward(self, pixels):
             features = torch.nn.functional.normalize(self.clip.encode_image(pixels).float(), dim=-1)
-            return LOGIT_SCALE * features @ self.classifier
+            return LOGIT_SCALE * features @ self.get_buffer("classifier")
 
     return ZeroShot()
 
 
-def load_open_clip(spec: Spec, weights: Weights) -> Loaded:
+def load_open_clip(spec: Spec, weights: Weights, architecture_only: bool = False) -> Loaded:
     open_clip = require("open_clip")
-    from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
-
     arch = spec.name
     if arch not in open_clip.list_models():
         raise UserError(f"open_clip has no model '{arch}'; see open_clip.list_models()")
-    pretrained = weights.checkpoint or (spec.extra if weights.pretrained else None)
+    pretrained = None if architecture_only else weights.checkpoint or (spec.extra if weights.pretrained else None)
     try:
         clip, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
     except Exception as error:
@@ -126,7 +125,8 @@ def load_open_clip(spec: Spec, weights: Weights) -> Loaded:
         raise
     clip.eval()
     tokenizer = open_clip.get_tokenizer(arch)
-    classifier = cached_class_embeddings(clip, tokenizer, arch, pretrained)
+    # the architecture alone needs no class embeddings: its name, size and input geometry are the image tower's
+    classifier = None if architecture_only else cached_class_embeddings(clip, tokenizer, arch, pretrained)
     config = open_clip.get_model_preprocess_cfg(clip)
     size = config.get("size", 224)
     size = size[-1] if isinstance(size, (tuple, list)) else size
@@ -134,7 +134,7 @@ def load_open_clip(spec: Spec, weights: Weights) -> Loaded:
     return Loaded(
         name=name,
         backbone=arch,
-        module=zero_shot_module(clip, classifier),
+        module=clip if classifier is None else zero_shot_module(clip, classifier),
         preprocess=TensorPreprocess(preprocess),
         param_count=param_count(clip),
         img_size=int(size),

@@ -1,5 +1,6 @@
 """The rows to evaluate, read as Arrow: from a prepared `datasets.Dataset` or straight from an exported hub
-package's parquet shards (a folder holding `data/*.parquet`, or `hf://datasets/NS/NAME`).
+package's parquet shards (a folder holding `data/*.parquet`, or `hf://datasets/NS/NAME`); and which of them
+a run selects.
 
 Metadata (label, wnid, file name) is read once for every row; image bytes are read per batch, in contiguous
 runs of rows, inside the loader's worker processes, so no image is pickled between processes.
@@ -8,17 +9,20 @@ runs of rows, inside the loader's worker processes, so no image is pickled betwe
 from __future__ import annotations
 
 import bisect
-import hashlib
 import os
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from huggingface_hub import HfFileSystem
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
+from imagenet_sketch_tools.evaluation.identity import identity
 
 HF_PREFIX = "hf://"
 
@@ -32,11 +36,10 @@ class Meta:
     paths: list[str]
 
 
-class Rows:
+class RowSource:
     """What the run needs of a source: its size, per-row metadata, an identity, and image bytes by row."""
 
     identity: str
-    description: str
     cheap_random_access = True  # whether reading a few scattered rows at the end costs little
 
     def __len__(self) -> int:
@@ -64,15 +67,15 @@ def contiguous_runs(rows: np.ndarray) -> list[np.ndarray]:
     return np.split(rows, breaks)
 
 
-def full_path(wnid: str, path: str | None) -> str:
-    """`<wnid>/<file>`: the builder keeps that path, an export keeps only the file name (as push_to_hub)."""
-    return f"{wnid}/{posixpath.basename(path or '')}"
+def paths_of(table: pa.Table) -> list[str]:
+    """Each row's `<wnid>/<file>`: the builder keeps that path, an export only the file name (as push_to_hub)."""
+    image = table.column("image")
+    files = [path for chunk in image.chunks for path in chunk.field("path").to_pylist()]
+    return [f"{wnid}/{posixpath.basename(path or '')}" for wnid, path in zip(table.column("wnid").to_pylist(), files)]
 
 
 def meta_of_table(table: pa.Table) -> Meta:
     wnids = table.column("wnid").to_pylist()
-    image = table.column("image")
-    paths = [path for chunk in image.chunks for path in chunk.field("path").to_pylist()]
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     known = label_of_wnid()
     # The label column must be the fixed table's index of the wnid; another labelling would shift every score.
@@ -83,10 +86,10 @@ def meta_of_table(table: pa.Table) -> Meta:
             f"row {bad} ({wnids[bad]}) has label {labels[bad]}, not its ImageNet-1k index {expected[bad]}; "
             "this is not a package exported by imagenet-sketch"
         )
-    return Meta(labels, wnids, [full_path(wnid, path) for wnid, path in zip(wnids, paths)])
+    return Meta(labels, wnids, paths_of(table))
 
 
-class DatasetRows(Rows):
+class DatasetSource(RowSource):
     """A prepared `datasets.Dataset` (as `imagenet_sketch.load()` returns it): its memory-mapped Arrow table."""
 
     def __init__(self, dataset):
@@ -94,8 +97,7 @@ class DatasetRows(Rows):
         if missing:
             raise UserError(f"the dataset has no column(s) {sorted(missing)}; expected image, label, wnid")
         self.arrow = dataset.with_format("arrow")
-        self.identity = f"dataset:{dataset._fingerprint}"
-        self.description = "the prepared dataset"
+        self.identity = identity(dataset)
 
     def __len__(self) -> int:
         return len(self.arrow)
@@ -108,7 +110,7 @@ class DatasetRows(Rows):
         return [content for chunk in column.chunks for content in chunk.field("bytes").to_pylist()]
 
 
-class ParquetRows(Rows):
+class PackageSource(RowSource):
     """The shards of an exported package, in name order (train-00000-of-N first).
 
     Bytes are streamed: a read continues from where the last one ended, decoding pages as it goes (a row group
@@ -121,7 +123,6 @@ class ParquetRows(Rows):
     BUFFER = 4 << 20  # bytes read ahead per column: the stream never holds a row group in memory
 
     def __init__(self, location: str):
-        self.location = location
         self.filesystem, self.files = parquet_files(location)
         self._opened: dict[str, pq.ParquetFile] = {}
         self._pid = os.getpid()
@@ -133,9 +134,7 @@ class ParquetRows(Rows):
                 self._groups.append((name, group))
                 sizes.append(metadata.row_group(group).num_rows)
         self.group_starts = [0, *np.cumsum(sizes, dtype=np.int64).tolist()]  # first row of each group; total last
-        signature = "\n".join(f"{name}:{self._file(name).metadata.num_rows}" for name in self.files)
-        self.identity = f"parquet:{location}:{hashlib.sha256(signature.encode()).hexdigest()[:16]}"
-        self.description = location
+        self.identity = identity(self.files, self.filesystem)
         self._forget_stream()
 
     def _forget_stream(self) -> None:
@@ -177,16 +176,20 @@ class ParquetRows(Rows):
             self._stream, self._position, self._pending = self._batches_from(group), self.group_starts[group], []
         while self._position < row:
             if not self._pending:
-                self._pending = next(self._stream)
+                self._pending = self._next_batch()
             skip = min(row - self._position, len(self._pending))
             self._pending, self._position = self._pending[skip:], self._position + skip
+
+    def _next_batch(self) -> list[bytes | None]:
+        assert self._stream is not None  # _seek opened it
+        return next(self._stream)
 
     def images(self, start: int, stop: int) -> list[bytes | None]:
         self._seek(start)
         out: list[bytes | None] = []
         while len(out) < stop - start:
             if not self._pending:
-                self._pending = next(self._stream)
+                self._pending = self._next_batch()
             take = min(stop - start - len(out), len(self._pending))
             out.extend(self._pending[:take])
             self._pending = self._pending[take:]
@@ -209,8 +212,6 @@ def is_package(source: str) -> bool:
 def parquet_files(location: str):
     """(filesystem or None for local, sorted shard paths) of a package."""
     if location.startswith(HF_PREFIX):
-        from huggingface_hub import HfFileSystem
-
         filesystem = HfFileSystem()
         pattern = location[len(HF_PREFIX) :].rstrip("/") + "/data/*.parquet"
         try:
@@ -236,8 +237,6 @@ def other_url(source: str) -> bool:
 
 def glob_shards(location: str):
     """(filesystem, sorted data/*.parquet paths) at an fsspec URL; none when it cannot be listed."""
-    import fsspec
-
     try:
         filesystem, root = fsspec.core.url_to_fs(location)
         return filesystem, sorted(filesystem.glob(root.rstrip("/") + "/data/*.parquet"))
@@ -245,15 +244,40 @@ def glob_shards(location: str):
         return None, []
 
 
-def open_rows(source=None, *, cache_dir: str | None = None, num_proc: int | None = None) -> Rows:
+def open_source(source=None, *, cache_dir: str | None = None) -> RowSource:
     """Rows of a `datasets.Dataset`, an exported package, or anything `imagenet_sketch.load()` takes
     (None: the release as load() finds it)."""
     if source is not None and not isinstance(source, (str, os.PathLike)):
-        return DatasetRows(source)
+        return DatasetSource(source)
     if source is not None and is_package(str(source)):
-        return ParquetRows(str(source))
+        return PackageSource(str(source))
+    return DatasetSource(prepared(None if source is None else str(source), cache_dir))
+
+
+def prepared(source: str | None, cache_dir: str | None):
+    """The dataset of an archive, a folder or the release, prepared (once) in the datasets cache."""
+    # The builder, the one place that prepares a source (downloading the release if need be): importing it
+    # pulls in the whole download chain, which a package or a Dataset given here never needs.
     import imagenet_sketch
 
-    return DatasetRows(
-        imagenet_sketch.load(None if source is None else str(source), cache_dir=cache_dir, num_proc=num_proc)
-    )
+    return imagenet_sketch.load(source, cache_dir=cache_dir)
+
+
+def select(meta: Meta, limit: int | None, classes: Sequence[str] | None) -> tuple[np.ndarray, str]:
+    """The row indices to evaluate and how to say which: every row, the rows of `classes`, then `limit` rows
+    spread evenly over them (every class keeps a share, unlike the first N rows, which would be a few classes)."""
+    rows = np.arange(len(meta.labels), dtype=np.int64)
+    said = []
+    if classes:
+        unknown = [wnid for wnid in classes if wnid not in label_of_wnid()]
+        if unknown:
+            raise UserError(f"--classes: {', '.join(unknown[:5])} not ImageNet-1k wnids (e.g. n01440764)")
+        wanted = {label_of_wnid()[wnid] for wnid in classes}
+        rows = rows[np.isin(meta.labels, list(wanted))]
+        said.append(f"--classes: {len(wanted)} class(es)")
+    if limit is not None and limit < len(rows):
+        rows = rows[np.linspace(0, len(rows) - 1, limit).round().astype(np.int64)]
+        said.append(f"--limit {limit}: evenly spaced rows")
+    if len(rows) == 0:
+        raise UserError("no images to evaluate: the source has none" + (" of those classes" if classes else ""))
+    return rows, "; ".join(said) or f"all {len(meta.labels):,} images"

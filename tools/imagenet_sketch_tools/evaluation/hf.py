@@ -10,9 +10,21 @@ from __future__ import annotations
 
 import re
 
+from PIL import Image
+
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.classes import class_table
-from imagenet_sketch_tools.evaluation.spec import Loaded, Spec, Weights, load_state, param_count, require, unreachable
+from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
+from imagenet_sketch_tools.evaluation.spec import (
+    NUM_CLASSES,
+    Loaded,
+    Spec,
+    Weights,
+    load_state,
+    param_count,
+    require,
+    unreachable,
+)
 
 BACKGROUND = {"background", "none", "unknown", "other", "0", "label_0"}
 
@@ -26,9 +38,9 @@ def label_offset(id2label: dict) -> int:
     """0 when the model's classes are ImageNet-1k's in order, 1 with a leading background class; else refused."""
     labels = [str(id2label.get(i, id2label.get(str(i), ""))) for i in range(len(id2label))]
     ours = [first_name(name) for name in class_table()[1]]
-    if len(labels) == 1001 and labels[0].strip().lower() in BACKGROUND:
+    if len(labels) == NUM_CLASSES + 1 and labels[0].strip().lower() in BACKGROUND:
         labels, offset = labels[1:], 1
-    elif len(labels) == 1000:
+    elif len(labels) == NUM_CLASSES:
         offset = 0
     else:
         raise UserError(
@@ -40,13 +52,13 @@ def label_offset(id2label: dict) -> int:
         i = mismatched[0]
         raise UserError(
             f"the model's class {i + offset} is '{labels[i]}', not ImageNet-1k's '{class_table()[1][i]}' "
-            f"({len(mismatched)} of 1000 differ); its id2label is not the ImageNet-1k classes in order"
+            f"({len(mismatched)} of {NUM_CLASSES} differ); its id2label is not the ImageNet-1k classes in order"
         )
     return offset
 
 
 def classifier_module(model, offset: int):
-    import torch
+    import torch  # the eval extra: transformers is loaded, and needs it
 
     class Logits(torch.nn.Module):
         """pixel_values -> the 1000 ImageNet-1k logits (a background column dropped)."""
@@ -56,7 +68,7 @@ def classifier_module(model, offset: int):
             self.model = model
 
         def forward(self, pixels):
-            return self.model(pixel_values=pixels).logits[:, offset : offset + 1000]
+            return self.model(pixel_values=pixels).logits[:, offset : offset + NUM_CLASSES]
 
     return Logits()
 
@@ -70,20 +82,18 @@ def processor_transform(processor):
     return transform
 
 
-def load_hf(spec: Spec, weights: Weights) -> Loaded:
+def load_hf(spec: Spec, weights: Weights, architecture_only: bool = False) -> Loaded:
     transformers = require("transformers")
-    from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
-
     try:
         processor = transformers.AutoImageProcessor.from_pretrained(spec.name)
-        if weights.from_library:
+        if weights.from_library and not architecture_only:
             model = transformers.AutoModelForImageClassification.from_pretrained(spec.name)
         else:
             config = transformers.AutoConfig.from_pretrained(spec.name)
             model = transformers.AutoModelForImageClassification.from_config(config)
     except (OSError, ValueError) as error:
         raise unreachable(spec, error) from error
-    if weights.checkpoint:
+    if weights.checkpoint and not architecture_only:
         load_state(model, weights.checkpoint, spec)
     offset = label_offset(model.config.id2label)
     size, crop_pct = processor_geometry(processor)
@@ -121,7 +131,5 @@ def interpolation_name(resample) -> str:
     if resample is None:
         return ""
     if isinstance(resample, int):
-        from PIL import Image
-
         return Image.Resampling(resample).name.lower()
     return getattr(resample, "name", str(resample)).lower()

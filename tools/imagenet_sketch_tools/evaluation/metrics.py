@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from imagenet_sketch_tools.dataset.classes import class_table
+from imagenet_sketch_tools.evaluation.spec import NUM_CLASSES, TOP
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,12 @@ def percent(part: int, whole: int) -> float:
 def score(labels: np.ndarray, top5: np.ndarray) -> Scores:
     """`labels` (N,) ImageNet-1k indices; `top5` (N, 5) predicted indices, best first."""
     labels = np.asarray(labels, dtype=np.int64)
-    top5 = np.asarray(top5, dtype=np.int64).reshape(len(labels), 5)
+    top5 = np.asarray(top5, dtype=np.int64).reshape(len(labels), TOP)
     hit1 = top5[:, 0] == labels
     hit5 = (top5 == labels[:, None]).any(axis=1)
-    counts = np.bincount(labels, minlength=1000)
-    hits1 = np.bincount(labels, weights=hit1, minlength=1000)
-    hits5 = np.bincount(labels, weights=hit5, minlength=1000)
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    hits1 = np.bincount(labels, weights=hit1, minlength=NUM_CLASSES)
+    hits5 = np.bincount(labels, weights=hit5, minlength=NUM_CLASSES)
     wnids, names = class_table()
     present = np.flatnonzero(counts)
     per_class = [
@@ -55,3 +57,21 @@ def score(labels: np.ndarray, top5: np.ndarray) -> Scores:
     ]
     recall = float(np.mean([row["top1"] for row in per_class])) if per_class else 0.0
     return Scores(len(labels), int(hit1.sum()), int(hit5.sum()), per_class, recall)
+
+
+class RunningTop1:
+    """The progress bar of a model's run: images/s and the top-1 of the images computed so far."""
+
+    def __init__(self, name: str, total: int, done: int = 0, shown: bool = True):
+        self.bar = tqdm(total=total, initial=done, unit="img", desc=name, disable=not shown)
+        self.correct = self.seen = 0
+
+    def add(self, labels: np.ndarray, predicted: np.ndarray, unreadable: int = 0) -> None:
+        """A batch's true labels and top-1 predictions (of its readable images), and its unreadable count."""
+        self.correct += int(np.sum(predicted == labels))
+        self.seen += len(labels)
+        self.bar.update(len(labels) + unreadable)
+        self.bar.set_postfix(top1=f"{100 * self.correct / max(self.seen, 1):.2f}%", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()

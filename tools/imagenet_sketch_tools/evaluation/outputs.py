@@ -16,11 +16,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import write_atomically
+from imagenet_sketch_tools.common.sheet import describe, draw_sheet, write_png
 from imagenet_sketch_tools.dataset.classes import class_table
 from imagenet_sketch_tools.evaluation.metrics import Scores
+from imagenet_sketch_tools.evaluation.spec import TOP, Described
 
 RESULTS = "results.csv"
+PREDICTIONS = "predictions.parquet"
 LEADERBOARD = "leaderboard.md"
 # the order timm's validate.py writes and its published results-*.csv files use
 TIMM_COLUMNS = ["model", "top1", "top1_err", "top5", "top5_err", "param_count", "img_size", "crop_pct", "interpolation"]
@@ -33,19 +37,19 @@ def folder_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", model).strip("_") or "model"
 
 
-def results_row(model: str, scores: Scores, param_count: int, img_size: int, crop_pct: float, interpolation: str):
+def results_row(model: Described, scores: Scores) -> dict[str, str]:
     """One results.csv row as timm's published files format it: percentages to 3 decimals, param_count in
     millions to 2 decimals with a thousands separator, crop_pct to 3 decimals."""
     return {
-        "model": model,
+        "model": model.name,
         "top1": f"{scores.top1:.3f}",
         "top1_err": f"{100 - scores.top1:.3f}",
         "top5": f"{scores.top5:.3f}",
         "top5_err": f"{100 - scores.top5:.3f}",
-        "param_count": f"{param_count / 1e6:,.2f}",
-        "img_size": str(img_size),
-        "crop_pct": f"{crop_pct:.3f}",
-        "interpolation": interpolation,
+        "param_count": f"{model.param_count / 1e6:,.2f}",
+        "img_size": str(model.img_size),
+        "crop_pct": f"{model.crop_pct:.3f}",
+        "interpolation": model.interpolation,
     }
 
 
@@ -58,8 +62,6 @@ def read_csv(path: Path) -> list[dict]:
 
 def read_reference(path: str) -> dict[str, dict]:
     """A CSV in timm's results format (e.g. results-sketch.csv): model -> row."""
-    from imagenet_sketch_tools.common.errors import UserError
-
     try:
         rows = read_csv(Path(path))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -125,15 +127,28 @@ def predictions_table(rows, paths, labels, top5, top5_prob) -> pa.Table:
 def write_predictions(folder: Path, table: pa.Table) -> None:
     buffer = pa.BufferOutputStream()
     pq.write_table(table, buffer)
-    write_atomically(folder / "predictions.parquet", buffer.getvalue().to_pybytes())
+    write_atomically(folder / PREDICTIONS, buffer.getvalue().to_pybytes())
 
 
 def read_predictions(folder: Path) -> pa.Table:
-    return pq.read_table(folder / "predictions.parquet")
+    return pq.read_table(folder / PREDICTIONS)
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON file's object; None if the file is missing or not whole JSON."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def write_json(path: Path, content: dict) -> None:
     write_atomically(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+
+def top5_of(predictions: pa.Table) -> np.ndarray:
+    """The (N, 5) predicted classes of predictions.parquet's rows, best first."""
+    return np.asarray(predictions.column("top5").to_pylist(), dtype=np.int64).reshape(-1, TOP)
 
 
 def write_leaderboard(directory: Path, results: list[dict], backbones: dict[str, str]) -> None:
@@ -155,8 +170,8 @@ def write_leaderboard(directory: Path, results: list[dict], backbones: dict[str,
 def most_confident_mistakes(predictions: pa.Table, count: int = MISTAKES_SHOWN) -> list[dict]:
     """The `count` wrong top-1 predictions the model was surest of, surest first (ties: dataset order)."""
     labels = predictions.column("label").to_numpy()
-    top5 = np.asarray(predictions.column("top5").to_pylist(), dtype=np.int64).reshape(-1, 5)
-    prob = np.asarray(predictions.column("top5_prob").to_pylist(), dtype=np.float64).reshape(-1, 5)
+    top5 = top5_of(predictions)
+    prob = np.asarray(predictions.column("top5_prob").to_pylist(), dtype=np.float64).reshape(-1, TOP)
     wrong = np.flatnonzero(top5[:, 0] != labels)
     chosen = wrong[np.argsort(-prob[wrong, 0], kind="stable")][:count]
     rows = predictions.column("row").to_numpy()
@@ -174,8 +189,6 @@ def class_name(label: int) -> str:
 
 def write_mistakes(folder: Path, model: str, mistakes: list[dict], images: list[bytes | None], wrong: int) -> None:
     """mistakes.png: the peek sheet's look, each image captioned with its file, true and predicted class."""
-    from imagenet_sketch_tools.inspection.peek import describe, draw_sheet, write_png
-
     cells = []
     for mistake, content in zip(mistakes, images):
         image, _ = describe(content or b"")

@@ -4,21 +4,14 @@ interrupted evaluation continue where it stopped."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from imagenet_sketch_tools.common.files import write_atomically
+from imagenet_sketch_tools.evaluation.spec import TOP
 
 PARTIAL = ".partial"
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def batch_file(partial: Path, index: int) -> Path:
@@ -30,8 +23,8 @@ def save_batch(partial: Path, index: int, rows, top5, prob, bad_rows, bad_reason
     np.savez(
         buffer,
         rows=np.asarray(rows, dtype=np.int64),
-        top5=np.asarray(top5, dtype=np.int32).reshape(-1, 5),
-        prob=np.asarray(prob, dtype=np.float32).reshape(-1, 5),
+        top5=np.asarray(top5, dtype=np.int32).reshape(-1, TOP),
+        prob=np.asarray(prob, dtype=np.float32).reshape(-1, TOP),
         bad_rows=np.asarray(bad_rows, dtype=np.int64),
         bad_reasons=np.asarray(bad_reasons, dtype=str),
     )

@@ -38,11 +38,11 @@ class TimmPreprocess:
     """
 
     def __init__(self, config: dict[str, Any]):
-        from timm.data import create_transform
+        from timm.data.transforms_factory import create_transform  # the eval extra, as torch
 
         self.config = dict(config)
         self.input_size = tuple(config["input_size"])
-        self.transform = create_transform(
+        self.transform: Any = create_transform(  # one transform: is_training=False
             input_size=self.input_size,
             is_training=False,
             use_prefetcher=True,  # no ToTensor/Normalize: uint8 out, as timm's own eval loader
@@ -54,7 +54,7 @@ class TimmPreprocess:
         )
 
     def __call__(self, image: Image.Image):
-        import torch
+        import torch  # the eval extra: a preprocess object exists only once a model is loaded
 
         if image.mode != "L":
             if image.mode != "RGB":  # as timm's dataset does; an RGB image is used as it is (convert would copy it)
@@ -68,7 +68,7 @@ class TimmPreprocess:
         return pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels
 
     def collate(self, images: list):
-        import torch
+        import torch  # the eval extra: a preprocess object exists only once a model is loaded
 
         if not images:
             return torch.empty((0, *self.input_size), dtype=torch.uint8)
@@ -76,7 +76,7 @@ class TimmPreprocess:
 
     def on_device(self, batch, device):
         """(uint8 - 255 mean) / (255 std) in float32, the operations of timm's PrefetchLoader, in its order."""
-        import torch
+        import torch  # the eval extra: a preprocess object exists only once a model is loaded
 
         mean = torch.tensor([x * 255 for x in self.config["mean"]], device=device).view(1, 3, 1, 1)
         std = torch.tensor([x * 255 for x in self.config["std"]], device=device).view(1, 3, 1, 1)
@@ -93,7 +93,7 @@ class TensorPreprocess:
         return self.transform(image.convert("RGB"))
 
     def collate(self, tensors: list):
-        import torch
+        import torch  # the eval extra: a preprocess object exists only once a model is loaded
 
         if not tensors:
             return torch.empty(0)
@@ -106,10 +106,10 @@ class TensorPreprocess:
 def timm_loader(dataset, config: dict, batch_size: int, workers: int):
     """timm's own eval loader (prefetching, on the CPU) for `dataset` with a data `config`: the route that
     `TimmPreprocess` reproduces, which the parity tests and the benchmark compare against."""
-    import timm.data
-    import torch
+    import timm.data.loader  # the eval extra: the parity tests and the benchmark have it
+    import torch  # as timm
 
-    return timm.data.create_loader(
+    return timm.data.loader.create_loader(
         dataset,
         input_size=config["input_size"],
         batch_size=batch_size,

@@ -1,10 +1,11 @@
 """`eval --engine ray`: an exported hub package's parquet shards read by Ray Data and streamed to a pool of
 actors, each holding one model (loaded once, in its constructor) on its own CPUs or GPU.
 
-Only how predictions are computed differs from the local engine: the rows, their selection, model loading,
-decoding and transforms (`loop.decode_batch`), the forward pass (`loop.predict`), metrics, outputs and the
-run.json rule that skips finished models are the local engine's own code. Ray is imported lazily: it is an
-optional extra.
+Only how predictions are computed differs from the local engine: the rows, their selection, model loading
+(seeded, so a random init is the same in every actor), decoding and transforms (`batches.decode_batch`), the
+forward pass (`batches.predict`), metrics, outputs and the run.json rule that skips finished models are shared.
+The driver learns a model's name and size from its architecture alone (`models.describe`): only the actors
+load weights. Ray, and torch in the actors, are imported lazily: they are optional extras.
 """
 
 from __future__ import annotations
@@ -16,15 +17,21 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.fs
 
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.evaluation.data import ParquetRows, full_path, is_package
-from imagenet_sketch_tools.evaluation.spec import Spec, Weights
+from imagenet_sketch_tools.evaluation.data import PackageSource, is_package, paths_of
+from imagenet_sketch_tools.evaluation.job import Computed, Job, Settings
+from imagenet_sketch_tools.evaluation.metrics import RunningTop1
+from imagenet_sketch_tools.evaluation.models import describe, load
+from imagenet_sketch_tools.evaluation.outputs import MISTAKES_SHOWN
+from imagenet_sketch_tools.evaluation.spec import TOP, Model, Spec, Weights
 
 INSTALL = "pip install 'imagenet-sketch[ray]'"
-SEED = 0  # every actor seeds torch before loading, so random-init layers are the same in all of them
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class RayOptions:
 def require_ray():
     """Ray and Ray Data, or a one-line UserError naming the extra."""
     try:
-        import ray
+        import ray  # the ray extra: its absence is the one-line error below
         import ray.data  # noqa: F401  (Data is in ray[data], not in a bare ray install)
     except ImportError as error:
         raise UserError(f"--engine ray needs Ray Data, which is not installed; run {INSTALL}") from error
@@ -55,6 +62,7 @@ def connected(options: RayOptions) -> Iterator[float]:
         yield 0.0
         return
     started = time.perf_counter()
+    arguments: dict[str, Any]
     if options.address:
         arguments = {"address": options.address}
     else:
@@ -69,7 +77,7 @@ def connected(options: RayOptions) -> Iterator[float]:
         ray.shutdown()
 
 
-def check_source(source) -> str:
+def check_source(source: object) -> str:
     """Ray reads parquet shards: the source must be an exported package (a folder with data/*.parquet, or
     hf://datasets/NS/NAME)."""
     if not isinstance(source, (str, os.PathLike)) or not is_package(str(source)):
@@ -80,26 +88,10 @@ def check_source(source) -> str:
     return str(source)
 
 
-def evaluate_models_on_ray(models: Sequence, source, *, options: RayOptions | None = None, **settings) -> list:
-    """`run.evaluate_models` with each model's predictions computed on a Ray cluster (see `RayOptions`)."""
-    from imagenet_sketch_tools.evaluation.run import evaluate_models
-
-    options = options or RayOptions()
-    if options.actors < 1:
-        raise UserError(f"--actors must be at least 1, not {options.actors}")
-    if options.gpus_per_actor < 0:
-        raise UserError(f"--gpus-per-actor must be 0 or more, not {options.gpus_per_actor}")
-    source = check_source(source)
-    require_ray()
-    with connected(options):
-        check_room(options)
-        return evaluate_models(models, source, engine=RayEngine(options), **settings)
-
-
 def check_room(options: RayOptions) -> None:
     """Refuse an actor pool that takes every CPU of the cluster: Ray Data's read tasks would then wait for a CPU
     forever and the run would hang without a word (seen with 2 actors on 2 CPUs)."""
-    import ray
+    import ray  # connected() has required it
 
     cpus = ray.cluster_resources().get("CPU", 0)
     if options.actors * options.cpus_per_actor > cpus - 1:
@@ -124,98 +116,115 @@ class Predictor:
         for path in reversed(paths):
             if path not in sys.path:
                 sys.path.insert(0, path)
-        import ray
-        import torch
+        import ray  # in an actor: Ray is there
+        import torch  # in an actor: the eval extra, which the ray extra includes
 
-        from imagenet_sketch_tools.evaluation.loop import pick_device, prepare
-        from imagenet_sketch_tools.evaluation.run import load_model
+        from imagenet_sketch_tools.evaluation import batches  # imports torch, as above
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
         torch.set_num_threads(max(1, int(cpus)))  # the CPUs Ray gave this actor, not the whole machine's
-        torch.manual_seed(SEED)
-        loaded = load_model(spec, weights)
-        self.device = pick_device(device)
-        self.module, self.preprocess, self.amp = prepare(loaded.module, self.device), loaded.preprocess, amp
+        loaded = load(spec, weights)
+        self.device = batches.pick_device(device)
+        self.module, self.preprocess, self.amp = batches.prepare(loaded.module, self.device), loaded.preprocess, amp
 
-    def __call__(self, table) -> dict[str, np.ndarray]:
-        from imagenet_sketch_tools.evaluation.loop import Mistakes, decode_batch, predict
-        from imagenet_sketch_tools.evaluation.outputs import MISTAKES_SHOWN
+    def __call__(self, table: pa.Table) -> dict[str, np.ndarray]:
+        from imagenet_sketch_tools.evaluation import batches  # imported by the constructor already
 
         paths, contents, labels = batch_columns(table)
-        batch = decode_batch(0, np.arange(len(paths)), contents, self.preprocess, keep_contents=True)
-        top5, prob = predict(self.module, self.preprocess, batch, self.device, self.amp)
+        batch = batches.decode_batch(0, np.arange(len(paths)), contents, self.preprocess, keep_contents=True)
+        top5, prob = batches.predict(self.module, self.preprocess, batch, self.device, self.amp)
         # the batch's own most confident mistakes keep their bytes: the run's are among them (mistakes.png)
-        mistakes = Mistakes(MISTAKES_SHOWN)
+        mistakes = batches.Mistakes(MISTAKES_SHOWN)
         mistakes.offer(batch.rows, labels[batch.rows], top5, prob, batch.contents)
         bad = np.asarray(batch.bad_rows, dtype=np.int64)
         order = np.concatenate([batch.rows, bad])
         return {
             "path": np.asarray([paths[i] for i in order], dtype=object),
-            "top5": np.concatenate([top5, np.full((len(bad), 5), -1)]).astype(np.int32),
-            "prob": np.concatenate([prob, np.zeros((len(bad), 5))]).astype(np.float32),
+            "top5": np.concatenate([top5, np.full((len(bad), TOP), -1)]).astype(np.int32),
+            "prob": np.concatenate([prob, np.zeros((len(bad), TOP))]).astype(np.float32),
             "reason": np.asarray([""] * len(batch.rows) + batch.bad_reasons, dtype=object),
             "content": np.asarray([mistakes.contents.get(int(i), b"") for i in order], dtype=object),
         }
 
 
-def batch_columns(table) -> tuple[list[str], list[bytes | None], np.ndarray]:
+def batch_columns(table: pa.Table) -> tuple[list[str], list[bytes | None], np.ndarray]:
     """(`<wnid>/<file>` paths, image bytes, labels) of an Arrow batch of the package."""
     image = table.column("image").combine_chunks()
-    wnids = table.column("wnid").to_pylist()
-    paths = [full_path(wnid, path) for wnid, path in zip(wnids, image.field("path").to_pylist())]
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
-    return paths, image.field("bytes").to_pylist(), labels
+    return paths_of(table), image.field("bytes").to_pylist(), labels
 
 
 class RayEngine:
-    """An engine for `run.evaluate_models`: one Ray Data pipeline per model, its outputs gathered here."""
+    """An engine that runs each job as one Ray Data pipeline over a package's shards, its outputs gathered here."""
 
-    def __init__(self, options: RayOptions):
-        self.options = options
+    def __init__(self, options: RayOptions | None = None):
+        self.options = options or RayOptions()
 
-    def __call__(self, spec, weights, loaded, rows, meta, selected, config, folder):
-        from imagenet_sketch_tools.evaluation.run import Computed
-
-        if not isinstance(spec, Spec):
+    def validate(self, settings: Settings, models: Sequence[Model], source: object) -> None:
+        options = self.options
+        if options.actors < 1:
+            raise UserError(f"--actors must be at least 1, not {options.actors}")
+        if options.gpus_per_actor < 0:
+            raise UserError(f"--gpus-per-actor must be 0 or more, not {options.gpus_per_actor}")
+        if settings.workers is not None:
+            raise UserError("--workers is for --engine local; with --engine ray, Ray Data's tasks read the shards")
+        if not all(isinstance(model, Spec) for model in models):
             raise UserError("--engine ray takes model specs (e.g. timm:resnet50), not model objects")
-        loaded.module = None  # the actors load their own; here only the name and input size were needed
-        row_of = rows_by_path(meta.paths)
-        wanted = None if len(selected) == len(meta.paths) else {meta.paths[row] for row in selected}
-        bar = progress(config, len(selected), loaded.name)
+        check_source(source)
+        require_ray()
+
+    def open_rows(self, source: object, settings: Settings) -> PackageSource:
+        return PackageSource(check_source(source))
+
+    @contextmanager
+    def session(self) -> Iterator[float]:
+        with connected(self.options) as seconds:
+            check_room(self.options)
+            yield seconds
+
+    def run(self, job: Job[PackageSource]) -> Computed:
+        if not isinstance(job.model, Spec):  # validate() refused it; a type check for the reader and the checker
+            raise UserError("--engine ray takes model specs (e.g. timm:resnet50), not model objects")
+        described = describe(job.model, job.weights)
+        paths = job.meta.paths
+        row_of = rows_by_path(paths)
+        wanted = None if len(job.selected) == len(paths) else {paths[row] for row in job.selected}
+        bar = RunningTop1(described.name, len(job.selected), shown=job.settings.progress)
         try:
             with in_order():  # around building the dataset too: a Dataset keeps the DataContext it was made in
-                dataset = self.dataset(rows, spec, weights, config, wanted)
-                got, top5, prob, reasons, contents = gather(dataset, row_of, meta.labels, bar)
+                dataset = self.dataset(job, wanted)
+                got, top5, prob, reasons, contents = gather(dataset, row_of, job.meta.labels, bar)
         finally:
             bar.close()
-        if len(got) != len(selected) or not np.array_equal(np.sort(got), selected):
-            raise RuntimeError(f"Ray gave {len(got)} rows for {len(selected)} selected")  # a bug, not a user error
+        if len(got) != len(job.selected) or not np.array_equal(np.sort(got), job.selected):
+            raise RuntimeError(f"Ray gave {len(got)} rows for {len(job.selected)} selected")  # a bug, not a user's
         order = np.argsort(got, kind="stable")  # dataset order, should Ray ever hand them back in another
         got, top5, prob, reasons = got[order], top5[order], prob[order], reasons[order]
         ok = reasons == ""
         unreadable = [(int(row), str(reason)) for row, reason in zip(got[~ok], reasons[~ok])]
-        return Computed(got[ok], top5[ok].astype(np.int64), prob[ok], unreadable, int(ok.sum()), contents)
+        return Computed(described, got[ok], top5[ok].astype(np.int64), prob[ok], unreadable, int(ok.sum()), contents)
 
-    def dataset(self, rows: ParquetRows, spec: Spec, weights: Weights, config, wanted):
+    def dataset(self, job: Job[PackageSource], wanted: set[str] | None):
         """The package's rows (the selected ones), in dataset order, in blocks of exactly the local engine's
         batches, each run through a Predictor actor. Same batches, not only the same rows: a CPU forward pass
         can differ in the last bit of a probability when the batch around an image differs."""
-        import ray.data
+        import ray.data  # require_ray() found it in validate()
 
+        rows, settings = job.rows, job.settings
         filesystem = None
         if rows.filesystem is not None:
-            import pyarrow.fs
-
             filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(rows.filesystem))
         dataset = ray.data.read_parquet(rows.files, filesystem=filesystem).select_columns(["image", "wnid", "label"])
         if wanted is not None:
-            dataset = dataset.map_batches(keep_rows, fn_args=(wanted,), batch_format="pyarrow", batch_size=None)
-        dataset = dataset.repartition(target_num_rows_per_block=config.batch_size, strict=True)
+            dataset = dataset.map_batches(
+                lambda table: keep_rows(table, wanted), batch_format="pyarrow", batch_size=None
+            )
+        dataset = dataset.repartition(target_num_rows_per_block=settings.batch_size, strict=True)
         options = self.options
         return dataset.map_batches(
             Predictor,
-            fn_constructor_args=(spec, weights, config.device, config.amp, worker_paths()),
-            batch_size=config.batch_size,
+            fn_constructor_args=(job.model, job.weights, settings.device, settings.amp, worker_paths()),
+            batch_size=settings.batch_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=options.actors),
             num_cpus=options.cpus_per_actor,
@@ -223,19 +232,16 @@ class RayEngine:
         )
 
 
-def keep_rows(table, wanted: set[str]):
+def keep_rows(table: pa.Table, wanted: set[str]) -> pa.Table:
     """The rows of an Arrow batch whose `<wnid>/<file>` path is in `wanted` (--limit, --classes)."""
-    import pyarrow as pa
-
-    paths, _, _ = batch_columns(table.select(["image", "wnid", "label"]))
-    return table.filter(pa.array([path in wanted for path in paths]))
+    return table.filter(pa.array([path in wanted for path in paths_of(table)]))
 
 
 @contextmanager
 def in_order() -> Iterator[None]:
     """Ray Data set to keep blocks in dataset order (the local engine's batches are runs of rows in order), and
     to show no bars of its own (ours says images/s and the running top-1); its settings are restored after."""
-    import ray.data
+    import ray.data  # require_ray() found it in validate()
 
     context = ray.data.DataContext.get_current()
     saved = (context.execution_options.preserve_order, context.enable_progress_bars, context.print_on_execution_start)
@@ -253,11 +259,10 @@ def in_order() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def gather(dataset, row_of: dict[str, int], labels: np.ndarray, bar):
+def gather(dataset, row_of: dict[str, int], labels: np.ndarray, bar: RunningTop1):
     """The actors' answers as they come: rows, top-5, probabilities, unreadable reasons ("" for none), and the
     bytes of candidate mistakes; the bar shows images/s and the running top-1."""
     rows, top5, prob, reasons, contents = [], [], [], [], {}
-    correct = seen = 0
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         got = np.asarray([row_of[path] for path in batch["path"]], dtype=np.int64)
         ok = np.asarray([not reason for reason in batch["reason"]], dtype=bool)
@@ -266,12 +271,10 @@ def gather(dataset, row_of: dict[str, int], labels: np.ndarray, bar):
         prob.append(batch["prob"])
         reasons.extend(batch["reason"])
         contents.update({int(row): content for row, content in zip(got, batch["content"]) if content})
-        correct += int(np.sum(batch["top5"][ok, 0] == labels[got[ok]]))
-        seen += int(ok.sum())
-        bar.update(len(got))
-        bar.set_postfix(top1=f"{100 * correct / max(seen, 1):.2f}%", refresh=False)
+        bar.add(labels[got[ok]], batch["top5"][ok, 0], int((~ok).sum()))
     if not rows:
-        return np.zeros(0, np.int64), np.zeros((0, 5), np.int32), np.zeros((0, 5), np.float32), np.zeros(0, object), {}
+        nothing = np.zeros((0, TOP))
+        return np.zeros(0, np.int64), nothing.astype(np.int32), nothing.astype(np.float32), np.zeros(0, object), {}
     return np.concatenate(rows), np.concatenate(top5), np.concatenate(prob), np.asarray(reasons, object), contents
 
 
@@ -281,9 +284,3 @@ def rows_by_path(paths: list[str]) -> dict[str, int]:
     if len(row_of) != len(paths):
         raise UserError("two rows of the package share a <wnid>/<file> path; --engine ray tells rows apart by it")
     return row_of
-
-
-def progress(config, total: int, name: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="img", desc=name, disable=not config.progress)

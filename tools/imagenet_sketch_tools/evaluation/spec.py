@@ -12,8 +12,11 @@ from typing import Any
 from imagenet_sketch_tools.common.errors import UserError
 
 FAMILIES = ("timm", "torchvision", "hf", "open_clip", "python")
+LIBRARY_FAMILIES = FAMILIES[:4]  # those whose library has its own pretrained weights (python: the user's module)
 EXTRA_OF = {"timm": "eval", "torch": "eval", "torchvision": "eval", "open_clip": "clip", "transformers": "transformers"}
 NUM_CLASSES = 1000
+TOP = 5  # predictions kept per image: top-1 and top-5 are scored from them
+RANDOM_INIT = "-random-init"  # a library model's name without its weights: never passes for the pretrained one
 # timm's defaults for a 224 model: what a python: model gets when it gives no data config
 DEFAULT_DATA_CONFIG = {
     "input_size": (3, 224, 224),
@@ -51,11 +54,24 @@ class Weights:
         return self.pretrained and not self.checkpoint
 
 
+@dataclass(frozen=True)
+class Described:
+    """What results.csv and run.json say of a model, known without its weights."""
+
+    name: str  # results.csv's `model` (timm's own name for timm models, so --reference rows match)
+    backbone: str
+    param_count: int
+    img_size: int
+    crop_pct: float
+    interpolation: str
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class Loaded:
     """A model ready to evaluate: `module(batch)` gives (N, 1000) logits in ImageNet-1k label order."""
 
-    name: str  # results.csv's `model` (timm's own name for timm models, so --reference rows match)
+    name: str  # as `Described.name`
     backbone: str
     module: Any  # torch.nn.Module
     preprocess: Any  # a preprocess.* object: PIL image -> model input
@@ -64,6 +80,15 @@ class Loaded:
     crop_pct: float
     interpolation: str
     notes: list[str] = field(default_factory=list)
+
+    def description(self) -> Described:
+        return Described(
+            self.name, self.backbone, self.param_count, self.img_size, self.crop_pct, self.interpolation,
+            tuple(self.notes),
+        )  # fmt: skip
+
+
+Model = Spec | Loaded  # what an engine is given: a spec to load, or a model already in memory
 
 
 def parse_spec(text: str) -> Spec:
@@ -96,7 +121,8 @@ def require(module: str):
         return importlib.import_module(module)
     except ImportError as error:
         top = module.split(".")[0]
-        if getattr(error, "name", None) and error.name.split(".")[0] != top:
+        missing = getattr(error, "name", None)
+        if missing and missing.split(".")[0] != top:
             raise  # the library is there but broken: its own error says more than ours would
         extra = EXTRA_OF.get(top, "eval")
         raise UserError(f"{top} is not installed; run pip install 'imagenet-sketch[{extra}]'") from error
@@ -114,10 +140,10 @@ def unreachable(spec: Spec, error: BaseException) -> UserError:
 def read_state_dict(path: str) -> dict:
     """A state dict from a `.safetensors` file or a torch file (a bare state dict or one under
     `state_dict` / `model` / `state_dict_ema`, as training scripts save them)."""
-    import torch
+    import torch  # the eval extra: called only once a model is loaded
 
     if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # installed with the eval extra (timm needs it)
 
         return load_file(path)
     try:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from imagenet_sketch_tools.cli.main import PROG
 from imagenet_sketch_tools.common.errors import UserError
-
-PROG = "imagenet-sketch"
+from imagenet_sketch_tools.evaluation import LocalEngine, RayEngine, RayOptions, evaluate_models
+from imagenet_sketch_tools.evaluation.spec import Weights, parse_spec
+from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
 
 
 def add_to(commands) -> None:
@@ -57,30 +59,23 @@ def add_to(commands) -> None:
     parser.set_defaults(run=run)
 
 
-def run_engine(args: argparse.Namespace, specs: list, source, settings: dict) -> list:
-    from imagenet_sketch_tools.evaluation.run import evaluate_models
-
+def engine_of(args: argparse.Namespace) -> LocalEngine | RayEngine:
+    """The engine --engine names; Ray's flags are refused without it (the rest is checked by the engine)."""
     given = [flag for flag, value in (("--address", args.address), ("--actors", args.actors != 1),
                                       ("--gpus-per-actor", args.gpus_per_actor)) if value]  # fmt: skip
     if args.engine == "local":
         if given:
             raise UserError(f"{', '.join(given)} need(s) --engine ray")
-        return evaluate_models(specs, source, **settings)
-    from imagenet_sketch_tools.evaluation.ray_engine import RayOptions, evaluate_models_on_ray
-
-    if args.workers is not None:
-        raise UserError("--workers is for --engine local; with --engine ray, Ray Data's tasks read the shards")
-    options = RayOptions(address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
-    settings = {key: value for key, value in settings.items() if key not in ("workers", "cache_dir")}
-    return evaluate_models_on_ray(specs, source, options=options, **settings)
+        return LocalEngine()
+    return RayEngine(RayOptions(address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor))
 
 
 def run(args: argparse.Namespace) -> int:
-    from imagenet_sketch_tools.evaluation.spec import Weights, parse_spec
-
+    # Before anything loads torch: on the CPU the forward pass then leaves the cores to the decoding workers
+    # (threads.py). The command's own choice; the Python API leaves the environment alone.
+    prefer_short_spin()
     specs = [parse_spec(text) for text in args.models]  # a typo fails before anything is read
-    if args.workers is not None and args.workers < 0:
-        raise UserError(f"--workers must be 0 or more, not {args.workers}")
+    engine = engine_of(args)
     source = args.source
     if args.sample and args.engine == "ray":
         raise UserError(
@@ -88,26 +83,29 @@ def run(args: argparse.Namespace) -> int:
             "then eval --engine ray --source DIR"
         )
     if args.sample:
-        import imagenet_sketch
+        import imagenet_sketch  # the builder: a command may run it, and only --sample needs it here
 
         source = imagenet_sketch.load(name="sample", cache_dir=args.cache_dir)
     classes = tuple(wnid.strip() for wnid in args.classes.split(",") if wnid.strip()) if args.classes else None
-    settings = dict(
-        weights=Weights(checkpoint=args.checkpoint, pretrained=not args.no_pretrained),
-        cache_dir=args.cache_dir,
-        output=args.output,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        device=args.device,
-        amp=args.amp,
-        limit=args.limit,
-        classes=classes,
-        skip_unreadable=args.skip_unreadable,
-        force=args.force,
-        reference=args.reference,
-    )
     try:
-        results = run_engine(args, specs, source, settings)
+        results = evaluate_models(
+            specs,
+            source,
+            weights=Weights(checkpoint=args.checkpoint, pretrained=not args.no_pretrained),
+            output=args.output,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            device=args.device,
+            amp=args.amp,
+            limit=args.limit,
+            classes=classes,
+            skip_unreadable=args.skip_unreadable,
+            force=args.force,
+            reference=args.reference,
+            progress=True,
+            cache_dir=args.cache_dir,
+            engine=engine,
+        )
     except KeyboardInterrupt:
         # unlike the other commands, eval keeps what it finished: say so instead of cli's generic message
         kept = "finished models" if args.engine == "ray" else "finished batches"  # ray resumes per model

@@ -1,5 +1,6 @@
-"""The input pipeline and the forward pass: batches of rows read, decoded and transformed in worker processes
-(each worker a contiguous span of batches, read as one stream of Arrow data), then run through the model.
+"""The input pipeline and the forward pass, the same in every engine: batches of rows read, decoded and
+transformed (in the local engine's worker processes, each a contiguous span of batches read as one stream of
+Arrow data; in a Ray actor, the block it is given), then run through the model.
 
 Imported only once a model is loaded: torch is there by then (spec.require said which extra if not).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,10 +18,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.images import decode
-from imagenet_sketch_tools.evaluation.data import Meta, Rows
-from imagenet_sketch_tools.evaluation.partial import finished_batches, save_batch
-
-TOP = 5
+from imagenet_sketch_tools.evaluation.data import RowSource
+from imagenet_sketch_tools.evaluation.spec import NUM_CLASSES, TOP
 
 
 @dataclass
@@ -60,7 +59,7 @@ class BatchStream(IterableDataset):
     on from one another in the source; batches arrive interleaved across workers and are saved by index, so
     their order does not matter."""
 
-    def __init__(self, rows: Rows, batches: list[np.ndarray], todo: list[int], preprocess):
+    def __init__(self, rows: RowSource, batches: list[np.ndarray], todo: list[int], preprocess):
         self.rows, self.batches, self.todo, self.preprocess = rows, batches, todo, preprocess
         self.send_contents = not rows.cheap_random_access
 
@@ -95,7 +94,7 @@ def decode_batch(index: int, wanted, contents, preprocess, keep_contents: bool) 
     return Batch(index, rows, preprocess.collate(pixels), bad_rows, bad_reasons, sent)
 
 
-def as_is(batch: Batch) -> Batch:
+def as_is(batch: Any) -> Any:
     return batch  # a module-level function: under spawn (macOS, Windows) workers must unpickle it
 
 
@@ -108,7 +107,7 @@ def split_batches(selected: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def input_batches(
-    rows: Rows, selected: np.ndarray, preprocess, batch_size: int, workers: int | None = None, todo=None
+    rows: RowSource, selected: np.ndarray, preprocess, batch_size: int, workers: int | None = None, todo=None
 ) -> Iterator[Batch]:
     """Batches of `selected` rows (or only the batch indices in `todo`) as CPU tensors; with workers, batches
     come interleaved across them (each carries its index)."""
@@ -162,8 +161,8 @@ def forward(module, pixels, device, amp: bool):
             logits = module(pixels)
         if isinstance(logits, (tuple, list)):
             logits = logits[0]
-        if logits.ndim != 2 or logits.shape[1] != 1000:
-            raise UserError(f"the model gave outputs of shape {tuple(logits.shape)}, not (batch, 1000) logits")
+        if logits.ndim != 2 or logits.shape[1] != NUM_CLASSES:
+            raise UserError(f"the model gave outputs of shape {tuple(logits.shape)}, not (batch, {NUM_CLASSES}) logits")
         prob, top5 = logits.float().softmax(dim=1).topk(TOP, dim=1)
     return top5.cpu().numpy(), prob.cpu().numpy()
 
@@ -173,34 +172,3 @@ def predict(module, preprocess, batch: Batch, device, amp: bool) -> tuple[np.nda
     if not len(batch.rows):
         return np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)
     return forward(module, preprocess.on_device(batch.pixels, device), device, amp)
-
-
-def run_batches(loaded, rows: Rows, meta: Meta, selected: np.ndarray, partial: Path, config, mistakes: Mistakes) -> int:
-    """Run the batches not yet saved in `partial`, saving each; return how many images were computed.
-    `mistakes` is offered each batch's wrong predictions when the batches carry their bytes."""
-    from tqdm.auto import tqdm
-
-    batches = split_batches(selected, config.batch_size)
-    done = finished_batches(partial) & set(range(len(batches)))
-    todo = [index for index in range(len(batches)) if index not in done]
-    device = pick_device(config.device)
-    module = prepare(loaded.module, device)
-    resumed = sum(len(batches[index]) for index in done)
-    correct, seen, computed = 0, 0, 0
-    bar = tqdm(total=len(selected), initial=resumed, unit="img", desc=loaded.name, disable=not config.progress)
-    try:
-        for batch in input_batches(rows, selected, loaded.preprocess, config.batch_size, config.workers, todo):
-            top5, prob = predict(module, loaded.preprocess, batch, device, config.amp)
-            save_batch(partial, batch.index, batch.rows, top5, prob, batch.bad_rows, batch.bad_reasons)
-            if batch.contents is not None:
-                mistakes.offer(batch.rows, meta.labels[batch.rows], top5, prob, batch.contents)
-            correct += int(np.sum(top5[:, 0] == meta.labels[batch.rows])) if len(batch.rows) else 0
-            seen += len(batch.rows)
-            computed += len(batch.rows)
-            bar.update(len(batch.rows) + len(batch.bad_rows))
-            bar.set_postfix(top1=f"{100 * correct / max(seen, 1):.2f}%", refresh=False)
-            if config.on_batch:
-                config.on_batch(batch.index)
-    finally:
-        bar.close()
-    return computed

@@ -1,0 +1,290 @@
+"""The public API: `evaluate(model, source)` scores one model, `evaluate_models(models, source)` several on the
+same rows, through an engine (`LocalEngine` by default, `RayEngine` for a cluster).
+
+With an `output` folder, each model gets its folder there, results.csv and leaderboard.md are kept up to date,
+and work is reused: a finished model is read back unless `force`, and an interrupted one continues from its saved
+batches. Without one, nothing is written where a user would see it and results come back in memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.evaluation import outputs
+from imagenet_sketch_tools.evaluation.data import RowSource, select
+from imagenet_sketch_tools.evaluation.job import Computed, Engine, Job, Settings, validate
+from imagenet_sketch_tools.evaluation.local_engine import LocalEngine
+from imagenet_sketch_tools.evaluation.metrics import Scores, score
+from imagenet_sketch_tools.evaluation.models import from_module
+from imagenet_sketch_tools.evaluation.partial import PARTIAL
+from imagenet_sketch_tools.evaluation.spec import (
+    LIBRARY_FAMILIES,
+    RANDOM_INIT,
+    Described,
+    Loaded,
+    Model,
+    Spec,
+    Weights,
+    parse_spec,
+)
+
+RUN_FILE = "run.json"  # in a model's folder, written last: its presence says the folder is complete
+LISTED_UNREADABLE = 20
+
+
+@dataclass
+class Result:
+    described: Described  # the model as results.csv names it, its size and input geometry
+    folder: Path | None  # None: the run wrote nothing
+    scores: Scores
+    unreadable: list[tuple[str, str]]  # (path, reason): left out of every denominator
+    selection: str  # what was evaluated, e.g. "all 50,889 images" or "--limit 500: ..."
+    predictions: pa.Table  # as predictions.parquet: row, path, label, top5, top5_prob
+    seconds: float = 0.0
+    computed: int = 0  # images run through the model now (not resumed, not already finished)
+    reused: bool = False  # already finished: read back, not run
+
+    @property
+    def model(self) -> str:
+        return self.described.name
+
+    @property
+    def backbone(self) -> str:
+        return self.described.backbone
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.described.notes
+
+    def summary(self) -> str:
+        s = self.scores
+        parts = [
+            f"{self.model}: top-1 {s.top1:.3f}%, top-5 {s.top5:.3f}%, mean per-class recall {s.mean_class_recall:.3f}%",
+            f"on {s.images:,} images of {len(s.per_class)} classes ({self.selection})",
+        ]
+        parts.extend(self.notes)
+        if self.unreadable:
+            parts.append(f"{len(self.unreadable)} unreadable image(s) left out (--skip-unreadable)")
+        if self.reused:
+            parts.append("already evaluated, read back (--force runs it again)")
+        elif self.seconds > 0 and self.computed:
+            parts.append(f"{self.computed / self.seconds:,.1f} images/s")
+        return "; ".join(parts) + (f" -> {self.folder}" if self.folder else "")
+
+
+def evaluate(
+    model: Any,
+    source: Any = None,
+    *,
+    name: str | None = None,
+    data_config: dict | None = None,
+    weights: Weights | None = None,
+    output: str | Path | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    device: str = "auto",
+    amp: bool = False,
+    limit: int | None = None,
+    classes: Sequence[str] | None = None,
+    skip_unreadable: bool = False,
+    force: bool = False,
+    reference: str | None = None,
+    progress: bool = False,
+    cache_dir: str | None = None,
+    engine: Engine | None = None,
+) -> Result:
+    """Score one model: a spec such as `timm:resnet50.tv_in1k`, a `spec.Loaded`, or a torch module giving 1000
+    ImageNet-1k logits (named `name`, else after its class and weights; preprocessed as timm does with the keys
+    of `data_config`, else timm's 224 defaults). `source`: None (the release), a `datasets.Dataset`, a zip, folder
+    or URL, an exported package folder or `hf://datasets/NS/NAME`. The other parameters are `job.Settings`'."""
+    return evaluate_models(
+        [as_model(model, name, data_config)], source, weights=weights, output=output, batch_size=batch_size,
+        workers=workers, device=device, amp=amp, limit=limit, classes=classes, skip_unreadable=skip_unreadable,
+        force=force, reference=reference, progress=progress, cache_dir=cache_dir, engine=engine,
+    )[0]  # fmt: skip
+
+
+def evaluate_models(
+    models: Sequence[Any],
+    source: Any = None,
+    *,
+    weights: Weights | None = None,
+    output: str | Path | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    device: str = "auto",
+    amp: bool = False,
+    limit: int | None = None,
+    classes: Sequence[str] | None = None,
+    skip_unreadable: bool = False,
+    force: bool = False,
+    reference: str | None = None,
+    progress: bool = False,
+    cache_dir: str | None = None,
+    engine: Engine | None = None,
+) -> list[Result]:
+    """Score each model (as `evaluate` takes them) on the same rows; one Result per model, in order."""
+    settings = Settings(
+        output=None if output is None else Path(output), batch_size=batch_size, workers=workers, device=device,
+        amp=amp, limit=limit, classes=None if classes is None else tuple(classes), skip_unreadable=skip_unreadable,
+        force=force, reference=reference, progress=progress, cache_dir=cache_dir,
+    )  # fmt: skip
+    engine, weights = engine or LocalEngine(), weights or Weights()
+    chosen = [as_model(model) for model in models]  # a bad spec fails before anything is read
+    validate(settings, weights, engine, chosen, source)
+    known = outputs.read_reference(settings.reference) if settings.reference else None
+    rows = engine.open_rows(source, settings)
+    meta = rows.meta()
+    selected, selection = select(meta, settings.limit, settings.classes)
+    results = []
+    with engine.session():
+        for model in chosen:
+            job = Job(model, weights, rows, meta, selected, settings, folder=Path())  # evaluate_one sets the folder
+            result = evaluate_one(job, selection, engine)
+            results.append(result)
+            if settings.output is not None:
+                row = outputs.results_row(result.described, result.scores)
+                rows_written = outputs.update_results(settings.output, [row], known)
+                outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
+    return results
+
+
+def as_model(model: Any, name: str | None = None, data_config: dict | None = None) -> Model:
+    """A spec string parsed, a Spec or Loaded as given (a Loaded renamed by `name`), a torch module loaded."""
+    if isinstance(model, (str, Spec)):
+        if name is not None or data_config is not None:
+            raise UserError("name= and data_config= are for a torch module; a spec names its model and config")
+        return parse_spec(model) if isinstance(model, str) else model
+    if isinstance(model, Loaded):
+        if data_config is not None:
+            raise UserError("data_config= is for a torch module; a Loaded model has its preprocessing")
+        return model if name is None else replace(model, name=name)
+    return from_module(model, name, data_config)
+
+
+def folder_for(model: Model, weights: Weights, output: Path) -> Path:
+    """The model's folder, named from what the user asked for (a spec's resolved name needs the model loaded)."""
+    if isinstance(model, Loaded):
+        return output / outputs.folder_name(model.name)
+    name = model.name if model.family == "timm" else model.text
+    random = model.family in LIBRARY_FAMILIES and not weights.pretrained and not weights.checkpoint
+    return output / outputs.folder_name(name + (RANDOM_INIT if random else ""))
+
+
+def evaluate_one(job: Job, selection: str, engine: Engine) -> Result:
+    """One model's result: read back if finished, else run by `engine` and (with an output folder) written."""
+    settings = job.settings
+    if settings.output is None:
+        with tempfile.TemporaryDirectory(prefix="imagenet-sketch-eval-") as scratch:  # the engine's saved batches
+            return run_job(replace(job, folder=Path(scratch)), selection, engine, keep=False)
+    folder = folder_for(job.model, job.weights, settings.output)
+    job = replace(job, folder=folder)
+    wanted = {**job.identity(), "skip_unreadable": settings.skip_unreadable}
+    finished = read_run(folder)
+    if finished and not settings.force and finished.get("identity") == wanted:
+        return reread(folder, finished, selection)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
+    result = run_job(job, selection, engine, keep=True)
+    outputs.write_per_class(folder, result.scores)
+    outputs.write_predictions(folder, result.predictions)
+    write_run(folder, result, wanted)  # last: its presence says the folder is complete
+    shutil.rmtree(folder / PARTIAL, ignore_errors=True)
+    return result
+
+
+def run_job(job: Job, selection: str, engine: Engine, keep: bool) -> Result:
+    """The engine's predictions for `job`, checked for unreadable images and scored; mistakes.png if `keep`."""
+    started = time.perf_counter()
+    done = engine.run(job)
+    seconds = time.perf_counter() - started
+    meta = job.meta
+    bad = [(meta.paths[row], reason) for row, reason in done.unreadable]
+    if bad and not job.settings.skip_unreadable:
+        refuse_unreadable(bad)
+    paths = [meta.paths[row] for row in done.rows]
+    table = outputs.predictions_table(done.rows, paths, meta.labels[done.rows], done.top5, done.prob)
+    if keep:
+        write_mistakes(job.folder, done, job.rows, table)
+    scores = score(meta.labels[done.rows], done.top5)
+    return Result(done.model, job.folder if keep else None, scores, bad, selection, table, seconds, done.computed)
+
+
+def refuse_unreadable(bad: list[tuple[str, str]]) -> None:
+    """List the images that cannot be decoded and stop: a score over other images would not be this one.
+    The run's batches stay saved, so `--skip-unreadable` afterwards computes nothing again."""
+    for path, reason in bad[:LISTED_UNREADABLE]:
+        print(f"unreadable: {path}: {reason}", file=sys.stderr)
+    more = f" (first {LISTED_UNREADABLE} listed)" if len(bad) > LISTED_UNREADABLE else ""
+    raise UserError(
+        f"{len(bad)} image(s) cannot be decoded{more}; none was replaced by another image. "
+        "Fix the source, or pass --skip-unreadable to leave them out of every denominator"
+    )
+
+
+def write_run(folder: Path, result: Result, identity: dict) -> None:
+    described, scores = result.described, result.scores
+    run = {
+        "model": described.name,
+        "backbone": described.backbone,
+        "param_count": described.param_count,
+        "img_size": described.img_size,
+        "crop_pct": described.crop_pct,
+        "interpolation": described.interpolation,
+        "notes": list(described.notes),
+        "selection": result.selection,
+        "unreadable": result.unreadable,
+        "images": scores.images,
+        "top1": scores.top1,
+        "top5": scores.top5,
+        "mean_class_recall": scores.mean_class_recall,
+        "identity": identity,
+    }
+    outputs.write_json(folder / RUN_FILE, run)
+
+
+def read_run(folder: Path) -> dict | None:
+    run = outputs.read_json(folder / RUN_FILE)
+    return run if run and (folder / outputs.PREDICTIONS).exists() else None
+
+
+def reread(folder: Path, run: dict, selection: str) -> Result:
+    """A finished model: its scores recomputed from predictions.parquet, nothing run."""
+    table = outputs.read_predictions(folder)
+    scores = score(table.column("label").to_numpy(), outputs.top5_of(table))
+    unreadable = [(str(path), str(reason)) for path, reason in run.get("unreadable", [])]
+    described = Described(
+        run["model"], run["backbone"], run["param_count"], run["img_size"], run["crop_pct"], run["interpolation"],
+        tuple(run.get("notes", ())),
+    )  # fmt: skip
+    return Result(described, folder, scores, unreadable, selection, table, reused=True)
+
+
+def backbones(output: Path) -> dict[str, str]:
+    found = {}
+    for run_file in output.glob(f"*/{RUN_FILE}"):
+        run = outputs.read_json(run_file) or {}
+        if "model" in run:
+            found[run["model"]] = run["backbone"]
+    return found
+
+
+def write_mistakes(folder: Path, done: Computed, rows: RowSource, table: pa.Table) -> None:
+    """mistakes.png; images the engine did not keep (resumed batches, or a cheap source) are read back."""
+    mistakes = outputs.most_confident_mistakes(table)
+    missing = np.asarray(sorted({m["row"] for m in mistakes} - set(done.contents)), dtype=np.int64)
+    known = {**done.contents, **dict(zip(missing.tolist(), rows.images_of(missing)))}
+    images = [known[mistake["row"]] for mistake in mistakes]
+    wrong = int(np.sum(outputs.top5_of(table)[:, 0] != table.column("label").to_numpy()))
+    outputs.write_mistakes(folder, done.model.name, mistakes, images, wrong)
