@@ -89,12 +89,23 @@ def line_chart(fit: ProbitFit, placed: list[Standing]) -> dict:
     for user in users:
         names_at.setdefault((user["x"], user["y"]), []).append(user["model"])
     labels_data = [{"x": x, "y": y, "model": ", ".join(names)} for (x, y), names in names_at.items()]
-    xs = [point["x"] for point in points + users]
-    ends = [min(xs) - 0.1, max(xs) + 0.1]
-    line = [{"x": x, "y": fit.slope * x + fit.intercept} for x in ends]
+    # the axes span the points; the line is drawn across them and clipped where it leaves the plot
+    x_domain = _span([point["x"] for point in points + users])
+    y_domain = _span([point["y"] for point in points + users])
+    line = [{"x": x, "y": fit.slope * x + fit.intercept} for x in x_domain]
     ticks = [probit(percent) for percent in TICKS]
-    x_axis = alt.X("x:Q", title="ImageNet-1k top-1 (probit scale)", axis=alt.Axis(values=ticks, labelExpr=LABEL))
-    y_axis = alt.Y("y:Q", title="ImageNet-Sketch top-1 (probit scale)", axis=alt.Axis(values=ticks, labelExpr=LABEL))
+    x_axis = alt.X(
+        "x:Q",
+        title="ImageNet-1k top-1 (probit scale)",
+        axis=alt.Axis(values=ticks, labelExpr=LABEL),
+        scale=alt.Scale(domain=x_domain, nice=False, zero=False),
+    )
+    y_axis = alt.Y(
+        "y:Q",
+        title="ImageNet-Sketch top-1 (probit scale)",
+        axis=alt.Axis(values=ticks, labelExpr=LABEL),
+        scale=alt.Scale(domain=y_domain, nice=False, zero=False),
+    )
     tooltip = [
         alt.Tooltip("model:N"),
         alt.Tooltip("img_size:Q", title="img size"),
@@ -108,7 +119,7 @@ def line_chart(fit: ProbitFit, placed: list[Standing]) -> dict:
     )
     fitted = (
         alt.Chart(alt.Data(values=line), name="fit")
-        .mark_line(color=LINE_COLOUR, strokeWidth=2)
+        .mark_line(color=LINE_COLOUR, strokeWidth=2, clip=True)
         .encode(alt.X("x:Q"), alt.Y("y:Q"))
     )
     layers = [backdrop, fitted]
@@ -125,3 +136,7 @@ def line_chart(fit: ProbitFit, placed: list[Standing]) -> dict:
         layers.append(labels.encode(alt.X("x:Q"), alt.Y("y:Q"), text="model:N"))
     chart = alt.layer(*layers).properties(width="container", height=460)
     return chart.configure_view(stroke=None).configure_axis(grid=True, gridOpacity=0.4).to_dict()
+
+
+def _span(values: list[float], margin: float = 0.15) -> list[float]:
+    return [min(values) - margin, max(values) + margin]
