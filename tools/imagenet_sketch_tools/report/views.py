@@ -80,9 +80,9 @@ def short_name(label: int) -> str:
     return class_table()[1][label].split(",")[0] if 0 <= label < 1000 else "?"
 
 
-def class_name(wnid_or_label: str | int) -> str:
-    wnids, names = class_table()
-    return names[wnid_or_label] if isinstance(wnid_or_label, int) else names[wnids.index(wnid_or_label)]
+def class_name(label: int) -> str:
+    """A class's full name ("tench, Tinca tinca"); "?" for no prediction."""
+    return class_table()[1][label] if 0 <= label < 1000 else "?"
 
 
 def extreme_classes(model: ModelRun, predictions: Predictions) -> tuple[list[dict], list[dict]]:
@@ -115,9 +115,11 @@ def confusions(predictions: Predictions) -> list[dict]:
         of_true = int(np.sum(predictions.labels == true))
         listed.append(
             {
-                "true": class_name(true),
+                "true": short_name(true),
+                "true_full": class_name(true),
                 "true_wnid": class_table()[0][true],
-                "predicted": class_name(said) if 0 <= said < 1000 else "?",
+                "predicted": short_name(said),
+                "predicted_full": class_name(said),
                 "count": count,
                 "share": 100 * count / of_true,
                 "shots": [predictions.shot(i, f"{percent(float(predictions.confidence[i]))} sure") for i in chosen],
