@@ -3,6 +3,7 @@ wrong, with both predictions. Images are matched by path, so two models scored o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import combinations
 
 import numpy as np
@@ -44,8 +45,14 @@ def compare(first: tuple[str, Predictions], second: tuple[str, Predictions]) -> 
         row["diff"] = row["top1_a"] - row["top1_b"]
 
     def examples(row: dict, winner_right: np.ndarray, loser_right: np.ndarray) -> list[tuple[Shot, str]]:
-        where = np.flatnonzero((labels == row["label"]) & winner_right & ~loser_right)[:SHOTS_PER_CLASS]
-        return [(a.shot(int(ia[k]), caption(a, int(ia[k]), name_a)), caption(b, int(ib[k]), name_b)) for k in where]
+        """Images of the class the winner gets right and the loser wrong (framed as right), captioned with what
+        A and B said."""
+        where = np.flatnonzero((labels == row["label"]) & winner_right & ~loser_right)[:SHOTS_PER_CLASS].tolist()
+        found = []
+        for k in where:
+            shot = a.shot(int(ia[k]), caption(a, int(ia[k]), "A"))
+            found.append((replace(shot, right=True), caption(b, int(ib[k]), "B")))
+        return found
 
     a_better = sorted((row for row in per_class if row["diff"] > 0), key=lambda row: (-row["diff"], row["wnid"]))
     b_better = sorted((row for row in per_class if row["diff"] < 0), key=lambda row: (row["diff"], row["wnid"]))
@@ -61,6 +68,7 @@ def compare(first: tuple[str, Predictions], second: tuple[str, Predictions]) -> 
     }
 
 
-def caption(predictions: Predictions, index: int, model: str) -> str:
+def caption(predictions: Predictions, index: int, letter: str) -> str:
+    """What one model of the pair said, e.g. "A ✓ tench"; the page names A and B above."""
     mark = "✓" if predictions.right[index] else "✗"
-    return f"{model}: {mark} {short_name(int(predictions.top1[index]))}"
+    return f"{letter} {mark} {short_name(int(predictions.top1[index]))}"
