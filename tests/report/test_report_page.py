@@ -174,3 +174,10 @@ def test_model_against_model_shows_who_gets_which_images_right(visit):
     shown = view.locator(".a-better .card").evaluate_all("cards => cards.map(card => card.dataset.wnid)")
     assert sorted(shown) == sorted(better)
     assert view.locator(".b-better .card").count() == 0
+
+
+def test_each_compared_image_shows_both_predictions(visit):
+    # goldfish's one image: rank 2 for the known model (B), so B said the next class; the complement (A) is right
+    card = visit.page.locator('.pair-view[data-key="0"] .a-better .card[data-wnid="n01443537"]')
+    assert card.locator("figcaption").all_inner_texts() == ["A ✓ goldfish\nB ✗ great white shark\nsketch_0.JPEG"]
+    assert card.locator("figure.right img").count() == 1
