@@ -30,7 +30,6 @@ class ModelRun:
     top5: float
     img_size: int | None
     mean_class_recall: float | None = None
-    folder: Path | None = None
     per_class: list[dict] | None = None  # wnid, name, images (int), top1, top5 (float)
     predictions: pa.Table | None = None
 
@@ -52,7 +51,6 @@ def read_eval_folder(eval_dir: str | Path) -> list[ModelRun]:
             raise UserError(f"{results_file} is not in eval's results format ({error}); run eval again") from error
         if model.name in folders:
             folder, run = folders[model.name]
-            model.folder = folder
             model.mean_class_recall = run.get("mean_class_recall")
             model.per_class = read_per_class(folder / PER_CLASS)
             model.predictions = read_predictions(folder / PREDICTIONS)
@@ -71,8 +69,7 @@ def read_per_class(path: Path) -> list[dict]:
 
 
 def read_predictions(path: Path) -> pa.Table:
-    table = pq.read_table(path, columns=PREDICTION_COLUMNS)
-    return table
+    return pq.read_table(path, columns=PREDICTION_COLUMNS)
 
 
 def _runs(eval_dir: Path):

@@ -77,15 +77,16 @@ def write_report(
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("imagenet_sketch_tools.report", TEMPLATES), autoescape=True
     )
+    placed = [row for row in rows if row.imagenet_top1 is not None]
     html = environment.get_template("report.html.j2").render(
         eval_dir=str(eval_dir),
         standings=rows,
-        placed=[row for row in rows if row.imagenet_top1 is not None],
+        placed=placed,
         unplaced=[row for row in rows if row.imagenet_top1 is None],
         fit=fit,
         snapshot=published.snapshot_date(),
         published_count=len(published.sketch_results()),
-        chart=line_chart(fit, [row for row in rows if row.imagenet_top1 is not None]),
+        chart=line_chart(fit, placed),
         class_rows=class_table_rows([model for model in models if model.predictions is not None]),
         views=views,
         pairs=pairs,
@@ -137,6 +138,7 @@ def _libraries():
 
 
 def _template_file(environment, name: str) -> str:
+    """A file of templates/ as it is (the CSS and JS inlined into the page)."""
     source, _, _ = environment.loader.get_source(environment, name)
     return source
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imagenet_sketch_tools.dataset.classes import class_table
+from imagenet_sketch_tools.dataset.classes import class_table, label_of_wnid
 from imagenet_sketch_tools.report.folder import ModelRun
 
 EXTREME_CLASSES = 20  # worst and best classes listed
@@ -77,7 +77,7 @@ def percent(probability: float) -> str:
 
 def short_name(label: int) -> str:
     """A class's first name ("tench", not "tench, Tinca tinca"); "?" for no prediction."""
-    return class_table()[1][label].split(",")[0] if 0 <= label < 1000 else "?"
+    return class_name(label).split(",")[0]
 
 
 def class_name(label: int) -> str:
@@ -93,10 +93,9 @@ def extreme_classes(model: ModelRun, predictions: Predictions) -> tuple[list[dic
     ranked = sorted(classes, key=lambda row: (row["top1"], row["top5"], row["wnid"]))
     count = min(EXTREME_CLASSES, len(ranked) // 2)
     worst, best = ranked[:count], ranked[::-1][:count]
-    label_of = {wnid: index for index, wnid in enumerate(class_table()[0])}
 
     def with_shots(row: dict, want_right: bool) -> dict:
-        members = np.flatnonzero(predictions.labels == label_of[row["wnid"]]).tolist()
+        members = np.flatnonzero(predictions.labels == label_of_wnid()[row["wnid"]]).tolist()
         preferred = [i for i in members if predictions.right[i] == want_right]
         chosen = sorted(preferred or members, key=lambda i: -predictions.confidence[i])[:SHOTS_PER_CLASS]
         return {**row, "shots": [predictions.shot(i, predictions.predicted_caption(i)) for i in chosen]}
@@ -133,7 +132,11 @@ def confident_mistakes(predictions: Predictions) -> list[Shot]:
     wrong = np.flatnonzero(~predictions.right).tolist()
     chosen = sorted(wrong, key=lambda i: -predictions.confidence[i])[:CONFIDENT_MISTAKES]
     return [
-        predictions.shot(i, f"{short_name(int(predictions.labels[i]))} → {predictions.predicted_caption(i)[2:]}")
+        predictions.shot(
+            i,
+            f"{short_name(int(predictions.labels[i]))} → {short_name(int(predictions.top1[i]))} "
+            f"{percent(float(predictions.confidence[i]))}",
+        )
         for i in chosen
     ]
 
