@@ -40,7 +40,8 @@ def published_fit() -> ProbitFit:
 
 
 def standings(models: list[ModelRun], given: dict[str, float], fit: ProbitFit) -> list[Standing]:
-    """A value given with --imagenet-top1 wins over the table's (it names what the user means)."""
+    """Each model's leaderboard row. Its ImageNet-1k top-1 is a value `given` (--imagenet-top1) if any, which wins
+    over the table's (it names what the user means), else timm's for the same model at the same img_size."""
     rows = []
     for model in models:
         key = (model.name, model.img_size or 0)
@@ -50,11 +51,9 @@ def standings(models: list[ModelRun], given: dict[str, float], fit: ProbitFit) -
             imagenet, origin = published.imagenet_top1(*key), "timm"
         predicted = None if imagenet is None else fit.predict(imagenet)
         robustness = None if imagenet is None else fit.effective_robustness(model.top1, imagenet)
-        rows.append(
-            Standing(
-                model, sketch and sketch.top1, imagenet, origin if imagenet is not None else "", predicted, robustness
-            )
-        )
+        published_top1 = None if sketch is None else sketch.top1
+        origin = origin if imagenet is not None else ""
+        rows.append(Standing(model, published_top1, imagenet, origin, predicted, robustness))
     return rows
 
 
