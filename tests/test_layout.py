@@ -14,7 +14,17 @@ TOOLS = ROOT / "tools" / "imagenet_sketch_tools"
 PACKAGE = "imagenet_sketch_tools"
 # Lower layers never import higher ones: commands -> features -> the dataset core -> shared helpers.
 # Evaluation reads datasets through the builder's load(), so it sits above the builder, as the commands do.
-LAYERS = {"common": 0, "dataset": 1, "fetch": 2, "hub": 2, "inspection": 2, "pipeline": 2, "evaluation": 3, "cli": 4}
+LAYERS = {
+    "common": 0,
+    "dataset": 1,
+    "fetch": 2,
+    "hub": 2,
+    "inspection": 2,
+    "pipeline": 2,
+    "evaluation": 3,
+    "report": 3,
+    "cli": 4,
+}
 
 
 def module_name(path: Path) -> str:

@@ -26,6 +26,7 @@ COMMANDS = (
     "package",
     "audit",
     "eval",
+    "report",
 )
 
 
