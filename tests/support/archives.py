@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
+import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
 
@@ -59,4 +62,78 @@ def write_zip_as(
             zf.start_dir += (holes or {}).get(index, 0)
             with zf.open(name, "w", force_zip64=force_zip64) as member:
                 member.write(content)
+    return path
+
+
+# --- crafted archives: what a hostile zip looks like, written byte by byte (zipfile refuses to write them) ---
+
+LOCAL = struct.Struct("<4s5H3L2H")
+CENTRAL = struct.Struct("<4s6H3L5H2L")
+END = struct.Struct("<4s4H2LH")
+
+
+class Stream(NamedTuple):
+    """One member's stored bytes, as a local header announces them."""
+
+    data: bytes
+    method: int
+    size: int
+    crc: int
+
+
+def deflated_stream(content: bytes) -> Stream:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return Stream(
+        compressor.compress(content) + compressor.flush(), zipfile.ZIP_DEFLATED, len(content), zlib.crc32(content)
+    )
+
+
+def stored_stream(content: bytes) -> Stream:
+    return Stream(content, zipfile.ZIP_STORED, len(content), zlib.crc32(content))
+
+
+def local_record(name: str, stream: Stream) -> bytes:
+    encoded = name.encode()
+    fields = (b"PK\x03\x04", 20, 0, stream.method, 0, 0x21, stream.crc, len(stream.data), stream.size, len(encoded), 0)
+    return LOCAL.pack(*fields) + encoded + stream.data
+
+
+def crafted_zip(path: Path, streams: list[Stream], entries: list[tuple[str, int, int]]) -> Path:
+    """A zip whose local records are `streams` (each named after the first entry using it) and whose central
+    directory lists `entries`: (name, index of the stream it claims, bytes added to that stream's offset).
+
+    Entries sharing a stream are overlapping members; a non-zero shift points an entry inside another's bytes.
+    """
+    body, offsets = bytearray(), []
+    names = {index: name for name, index, _ in reversed(entries)}
+    for index, stream in enumerate(streams):
+        offsets.append(len(body))
+        body += local_record(names.get(index, f"unused_{index}"), stream)
+    directory = bytearray()
+    for name, index, shift in entries:
+        stream, encoded = streams[index], name.encode()
+        directory += (
+            CENTRAL.pack(
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                stream.method,
+                0,
+                0x21,
+                stream.crc,
+                len(stream.data),
+                stream.size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offsets[index] + shift,
+            )
+            + encoded
+        )
+    end = END.pack(b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), len(body), 0)
+    path.write_bytes(bytes(body + directory + end))
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import stat
 import struct
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,7 @@ import fsspec
 import numpy as np
 
 from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.dataset import limits
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.inflate import InflateError, Inflater
 from imagenet_sketch_tools.dataset.zipdir import Directory, read_directory
@@ -33,11 +35,6 @@ MAX_LOCAL_HEADER = LOCAL_HEADER.size + 2 * 0xFFFF
 MAX_GAP = 1 << 20
 # No single read is longer than this (unless one member alone is): memory follows this cap, not the zip's layout.
 MAX_READ = 64 << 20
-# No image is this large; a member announcing more is corrupt or a zip bomb, refused before anything is allocated.
-MAX_MEMBER_SIZE = 256 << 20
-# JPEG and PNG barely deflate; beyond this ratio (past a small size any image may reach) a member is a bomb.
-MAX_RATIO = 100
-RATIO_FLOOR = 8 << 20
 
 
 # Named tuples, not dataclasses: the release lists 50,889 members, and a frozen dataclass costs ~3 us to make
@@ -119,7 +116,34 @@ def open_archive(location: str) -> ZipArchive | FolderArchive:
                 f"source '{location}' does not exist; give the path of ImageNet-Sketch.zip, "
                 "its extracted folder, or a URL"
             )
+        # A device or a FIFO never ends (/dev/zero) or blocks the open itself: refused before it is opened.
+        if not stat.S_ISREG(os.stat(location).st_mode):
+            raise UserError(
+                f"source '{location}' is not a regular file or a folder (a device, a FIFO or a socket); give the "
+                "path of ImageNet-Sketch.zip, its extracted folder, or a URL"
+            )
     return ZipArchive(location)
+
+
+def regular_file_inside(path: str, root: str, shown: str) -> str:
+    """`path` with its links resolved, if that is a regular file inside the (resolved) folder `root`.
+
+    A link out of the folder (`n01440764/sketch_1.JPEG -> /etc/passwd`) would put a file the user never meant
+    to share into the dataset; a FIFO would block the read. Both are refused, naming `shown`.
+    """
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, root]) != root:
+        raise UserError(
+            f"'{shown}' is a link to '{real}', outside the folder '{root}'; refusing to read it: "
+            "put the file itself in the folder, or remove the link"
+        )
+    try:
+        status = os.stat(real)
+    except OSError as error:
+        raise UserError(f"cannot read '{shown}' ({error.strerror}); remove it from the folder or fix it") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise UserError(f"'{shown}' is not a regular file (a device, a FIFO or a socket); remove it from the folder")
+    return real
 
 
 def by_class(members: Iterable[Member]) -> list[list[Member]]:
@@ -155,6 +179,7 @@ class FolderArchive:
 
     def members(self) -> list[Member]:
         found = []
+        root = os.path.realpath(self.location)
         for directory, subdirectories, files in os.walk(self.location):
             subdirectories.sort()
             for file_name in files:
@@ -162,15 +187,26 @@ class FolderArchive:
                 relative = os.path.relpath(file_path, self.location).replace(os.sep, "/")
                 path = image_path(relative)
                 if path is not None:
-                    found.append(Member(path, path.split("/")[0], file_path, relative))
+                    real = regular_file_inside(file_path, root, relative)
+                    found.append(Member(path, path.split("/")[0], real, relative))
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
         for member in members:
-            with open(member.where, "rb") as file:
-                yield member, file.read()
+            yield member, self._read_file(member)
 
-    def read_contiguous(self, members: list[Member]) -> tuple[np.ndarray, np.ndarray]:
+    def _read_file(self, member: Member) -> bytes:
+        # No link is followed at the last step: the path was resolved when listed, and must still be that file.
+        descriptor = os.open(str(member.where), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as file:
+            size = os.fstat(descriptor).st_size
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode) or size > limits.MAX_MEMBER_SIZE:
+                raise UserError(f"'{member.source_name}' in '{self.location}' is not an image file ({size:,} bytes)")
+            return file.read(size)
+
+    def read_contiguous(self, members: list[Member], most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if most is not None:
+            _refuse_large_class(members, sum(os.stat(member.where).st_size for member in members), most)
         contents = [content for _, content in self.read(members)]
         offsets = np.zeros(len(contents) + 1, np.int64)
         np.cumsum([len(content) for content in contents], out=offsets[1:])
@@ -254,19 +290,22 @@ class ZipArchive:
             ) from None
         listed = directory.entries if isinstance(directory, Directory) else directory.infolist()
         infos = sorted(listed, key=lambda info: info.header_offset)
+        # Everything a zip bomb could hide behind is refused here, from the directory alone: nothing is inflated yet.
+        limits.check_disjoint(infos, directory.start_dir, self.location)
         # A member's bytes end where the next member (or, for the last, the central directory) begins, and never
         # past its longest possible header and its compressed size: bytes no member claims are not read.
         ends = [info.header_offset for info in infos[1:]] + [directory.start_dir]
-        found = []
+        found, announced = [], 0
         for info, end in zip(infos, ends):
             path = image_path(info.filename)
             if path is None:
                 continue
-            if info.file_size > RATIO_FLOOR or info.compress_size > RATIO_FLOOR:  # the rest cannot be absurd
-                _refuse_absurd_sizes(info, self.location)
+            limits.check_member(info, self.location)
+            announced += info.file_size
             end = min(end, info.header_offset + MAX_LOCAL_HEADER + info.compress_size)
             entry = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
             found.append(Member(path, path.split("/")[0], entry, info.filename))
+        limits.check_total(announced, self._file.seek(0, 2), self.location)
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
@@ -276,14 +315,17 @@ class ZipArchive:
         for member, start, end in zip(members, offsets[:-1], offsets[1:]):
             yield member, content[start:end].tobytes()
 
-    def read_contiguous(self, members: list[Member]) -> tuple[np.ndarray, np.ndarray]:
+    def read_contiguous(self, members: list[Member], most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The members' decompressed bytes back to back in one array, in the order given, and their n + 1 offsets.
 
         Each member is inflated straight into its place (no bytes object per member, nothing copied after), from
-        one read per run of neighbouring members; the array is what the builder hands Arrow as it is.
+        one read per run of neighbouring members; the array is what the builder hands Arrow as it is. Its size is
+        what the members announce, refused past `most` before it is allocated; none inflates past its own.
         """
         offsets = np.zeros(len(members) + 1, np.int64)
         np.cumsum([member.where.file_size for member in members], out=offsets[1:])
+        if most is not None:
+            _refuse_large_class(members, int(offsets[-1]), most)
         content = np.empty(int(offsets[-1]), np.uint8)
         place = {member.path: int(offset) for member, offset in zip(members, offsets)}
         for run in _runs(sorted(members, key=lambda member: member.where.offset)):
@@ -306,6 +348,8 @@ class ZipArchive:
             raise UserError(f"'{location}' is truncated or corrupt at member '{name}'; download it again")
         _, name_length, extra_length = LOCAL_HEADER.unpack(header)
         data_start = header_at + LOCAL_HEADER.size + name_length + extra_length
+        if blob_start + data_start + entry.compress_size > entry.end:  # its data would run into the next member
+            raise UserError(f"member '{name}' of '{location}' overlaps the next; the archive is corrupt or hostile")
         data = blob[data_start : data_start + entry.compress_size]
         if len(data) < entry.compress_size:
             raise UserError(f"'{location}' is truncated inside member '{name}'; download it again")
@@ -351,13 +395,11 @@ def _refuse_duplicates(members: list[Member], location: str) -> list[Member]:
     return members
 
 
-def _refuse_absurd_sizes(info: zipfile.ZipInfo, location: str) -> None:
-    """Refuse a member whose announced sizes no image has, before a buffer of that size is allocated."""
-    size, compressed = info.file_size, info.compress_size
-    if max(size, compressed) > MAX_MEMBER_SIZE or size > max(RATIO_FLOOR, MAX_RATIO * compressed):
+def _refuse_large_class(members: list[Member], size: int, most: int) -> None:
+    if size > most:
         raise UserError(
-            f"member '{info.filename}' of '{location}' announces {size:,} bytes from {compressed:,} compressed, "
-            "which no image has; the archive is corrupt or hostile: get it again from a trusted source"
+            f"class {members[0].wnid} holds {size:,} bytes of images, more than {most:,}; the archive is corrupt "
+            "or hostile, or the class must be split"
         )
 
 
