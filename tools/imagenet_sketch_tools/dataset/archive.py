@@ -2,7 +2,8 @@
 
 A zip is read through its central directory: each class's members are fetched with one read of the byte
 span they occupy and inflated in memory, so nothing is extracted and a remote zip costs one range request
-per class instead of one directory scan per image.
+per class instead of one directory scan per image (`spans.py`: which bytes are read, and kept for the next
+classes when they are interleaved). What the directory announces is checked first (`limits.py`: zip bombs).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset import limits
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.inflate import InflateError, Inflater
+from imagenet_sketch_tools.dataset.spans import Spans
 from imagenet_sketch_tools.dataset.zipdir import Directory, read_directory
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -31,10 +33,6 @@ SKIPPED_NAMES = {"Thumbs.db", "__MACOSX"}
 LOCAL_HEADER = struct.Struct("<4s22xHH")
 # A local header is at most this long: its fixed part, then a name and an extra field of up to 64 KiB each.
 MAX_LOCAL_HEADER = LOCAL_HEADER.size + 2 * 0xFFFF
-# Members closer than this are fetched in one read rather than two.
-MAX_GAP = 1 << 20
-# No single read is longer than this (unless one member alone is): memory follows this cap, not the zip's layout.
-MAX_READ = 64 << 20
 
 
 # Named tuples, not dataclasses: the release lists 50,889 members, and a frozen dataclass costs ~3 us to make
@@ -267,6 +265,7 @@ class ZipArchive:
     def __init__(self, location: str):
         self.location = location
         self._inflater = Inflater()
+        self._spans = Spans(self._read_span, self.members)
         try:
             if is_remote(location):
                 # No read-ahead cache: each class is one exact range request, the directory a few small ones.
@@ -306,14 +305,22 @@ class ZipArchive:
             entry = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
             found.append(Member(path, path.split("/")[0], entry, info.filename))
         limits.check_total(announced, self._file.seek(0, 2), self.location)
+        self._spans.know(found)
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
-        """The members' decompressed bytes, in the order given."""
+        """The members' decompressed bytes, in the order given, inflated one by one as their bytes are read:
+        memory holds one read span and whatever members the zip stores before those asked first."""
         members = list(members)
-        content, offsets = self.read_contiguous(members)
-        for member, start, end in zip(members, offsets[:-1], offsets[1:]):
-            yield member, content[start:end].tobytes()
+        inflated: dict[str, np.ndarray] = {}
+        waiting = iter(members)
+        next_member = next(waiting, None)
+        for member, blob, start in self._spans.raw(members):
+            inflated[member.path] = np.empty(member.where.file_size, np.uint8)
+            self._inflate(member, blob, start, inflated[member.path], 0)
+            while next_member is not None and next_member.path in inflated:
+                yield next_member, inflated.pop(next_member.path).tobytes()
+                next_member = next(waiting, None)
 
     def read_contiguous(self, members: list[Member], most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The members' decompressed bytes back to back in one array, in the order given, and their n + 1 offsets.
@@ -328,16 +335,9 @@ class ZipArchive:
             _refuse_large_class(members, int(offsets[-1]), most)
         content = np.empty(int(offsets[-1]), np.uint8)
         place = {member.path: int(offset) for member, offset in zip(members, offsets)}
-        for run in _runs(sorted(members, key=lambda member: member.where.offset)):
-            self._read_run(run, content, place)
-        return content, offsets
-
-    def _read_run(self, run: list[Member], content: np.ndarray, place: dict[str, int]) -> None:
-        # A function of its own so the span is freed before the next is read: one span in memory at a time.
-        start = run[0].where.offset
-        blob = np.frombuffer(self._read_span(start, max(member.where.end for member in run)), np.uint8)
-        for member in run:
+        for member, blob, start in self._spans.raw(members):
             self._inflate(member, blob, start, content, place[member.path])
+        return content, offsets
 
     def _inflate(self, member: Member, blob: np.ndarray, blob_start: int, content: np.ndarray, at: int) -> None:
         """Inflate one member from the span `blob` (read from `blob_start`) into `content[at:]`, CRC-checked."""
@@ -401,17 +401,3 @@ def _refuse_large_class(members: list[Member], size: int, most: int) -> None:
             f"class {members[0].wnid} holds {size:,} bytes of images, more than {most:,}; the archive is corrupt "
             "or hostile, or the class must be split"
         )
-
-
-def _runs(members: list[Member]) -> Iterator[list[Member]]:
-    """Members (sorted by offset) in runs read at once: neighbours closer than MAX_GAP, spanning at most MAX_READ."""
-    run: list[Member] = []
-    for member in members:
-        if run and (
-            member.where.offset - run[-1].where.end > MAX_GAP or member.where.end - run[0].where.offset > MAX_READ
-        ):
-            yield run
-            run = []
-        run.append(member)
-    if run:
-        yield run
