@@ -12,8 +12,7 @@ import pytest
 import imagenet_sketch
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.dataset import archive as archive_module
-from imagenet_sketch_tools.dataset import inflate, spans
+from imagenet_sketch_tools.dataset import inflate, remote, spans
 from imagenet_sketch_tools.dataset.archive import image_path, open_archive, sort_key
 from imagenet_sketch_tools.dataset.cache import prepared_hash
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
@@ -295,7 +294,7 @@ def test_a_remote_zip_s_directory_costs_one_ranged_read_when_it_fits_the_tail(tm
 
 
 def test_a_directory_larger_than_the_tail_is_read_whole(tmp_path, http_server, monkeypatch):
-    monkeypatch.setattr(archive_module.TailFirst, "TAIL", 64)
+    monkeypatch.setattr(remote.TailFirst, "TAIL", 64)
     members = class_members(["n01440764"], per_class=4)
     path = write_zip(tmp_path / "a.zip", members)
     http_server.serve("/a.zip", path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from imagenet_sketch_tools.dataset.classes import class_table
-from support.archives import class_members, crafted_zip, deflated_stream, local_record, stored_stream
+from support.archives import Listed, class_members, crafted_zip, deflated_stream, local_record, stored_stream
 
 GIB = 1 << 30
 # The child may not map more than this: a regression fails on its own instead of taking the machine with it.
@@ -56,28 +56,29 @@ def assert_one_line_refusal(code: int, err: str, *fragments: str) -> None:
 def overlapping(path: Path) -> Path:
     """200 entries claiming one 8 MiB stream of zeros: 1.68 GB announced by an 8 KB zip."""
     names = [f"sketch/n01440764/sketch_{n}.JPEG" for n in range(200)]
-    return crafted_zip(path, [deflated_stream(bytes(8 << 20))], [(name, 0, 0) for name in names])
+    return crafted_zip(path, [deflated_stream(bytes(8 << 20))], [Listed(name, 0) for name in names])
 
 
 def nested(path: Path) -> Path:
     """A stored member whose bytes hold a whole second member, listed on its own as well."""
     outer, inner = "sketch/n01440764/sketch_0.JPEG", "sketch/n01440764/sketch_1.JPEG"
-    inside = local_record(inner, deflated_stream(bytes(8 << 20)))
-    return crafted_zip(path, [stored_stream(inside)], [(outer, 0, 0), (inner, 0, 30 + len(outer))])
+    stream = deflated_stream(bytes(8 << 20))
+    entries = [Listed(outer, 0), Listed(inner, 0, 30 + len(outer), stream)]
+    return crafted_zip(path, [stored_stream(local_record(inner, stream))], entries)
 
 
 def high_ratio(path: Path) -> Path:
     """100 members of 8 MiB of zeros, one per class, none overlapping: 839 MB from 830 KB."""
     stream = deflated_stream(bytes(8 << 20))
     names = [f"sketch/{wnid}/sketch_0.JPEG" for wnid in WNIDS[:100]]
-    return crafted_zip(path, [stream] * len(names), [(name, n, 0) for n, name in enumerate(names)])
+    return crafted_zip(path, [stream] * len(names), [Listed(name, n) for n, name in enumerate(names)])
 
 
 def many(path: Path) -> Path:
     """20,000 members of 64 KiB of zeros, 20 in each class: 1.3 GB from 5 MB, no member past any per-member cap."""
     stream = deflated_stream(bytes(64 << 10))
     names = [f"sketch/{wnid}/sketch_{n}.JPEG" for wnid in WNIDS for n in range(20)]
-    return crafted_zip(path, [stream] * len(names), [(name, n, 0) for n, name in enumerate(names)])
+    return crafted_zip(path, [stream] * len(names), [Listed(name, n) for n, name in enumerate(names)])
 
 
 BOMBS = {"overlapping": overlapping, "nested": nested, "high_ratio": high_ratio, "many": many}
@@ -106,7 +107,7 @@ def test_the_limits_can_be_raised_for_a_trusted_archive(tmp_path, monkeypatch):
     # 80 MB of zeros from 260 KB: past the default ratio, inside a raised one.
     stream = deflated_stream(bytes(64 << 10))
     names = [f"sketch/{wnid}/sketch_{n}.JPEG" for wnid in WNIDS[:60] for n in range(20)]
-    source = str(crafted_zip(tmp_path / "a.zip", [stream] * len(names), [(n, i, 0) for i, n in enumerate(names)]))
+    source = str(crafted_zip(tmp_path / "a.zip", [stream] * len(names), [Listed(n, i) for i, n in enumerate(names)]))
     with pytest.raises(UserError, match="IMAGENET_SKETCH_MAX_RATIO"):
         open_archive(source).members()
     monkeypatch.setenv("IMAGENET_SKETCH_MAX_RATIO", "1000")

@@ -98,42 +98,30 @@ def local_record(name: str, stream: Stream) -> bytes:
     return LOCAL.pack(*fields) + encoded + stream.data
 
 
-def crafted_zip(path: Path, streams: list[Stream], entries: list[tuple[str, int, int]]) -> Path:
-    """A zip whose local records are `streams` (each named after the first entry using it) and whose central
-    directory lists `entries`: (name, index of the stream it claims, bytes added to that stream's offset).
+class Listed(NamedTuple):
+    """A central directory entry of a crafted zip: it claims the bytes of `streams[stream]` moved on by `shift`,
+    and describes them as that stream (or as `described`, for an entry pointing inside another's bytes)."""
 
-    Entries sharing a stream are overlapping members; a non-zero shift points an entry inside another's bytes.
-    """
+    name: str
+    stream: int
+    shift: int = 0
+    described: Stream | None = None
+
+
+def crafted_zip(path: Path, streams: list[Stream], entries: list[Listed]) -> Path:
+    """A zip whose local records are `streams` (each named after the first entry claiming it) and whose central
+    directory lists `entries`. Entries sharing a stream overlap; a shifted one points inside another's bytes."""
     body, offsets = bytearray(), []
-    names = {index: name for name, index, _ in reversed(entries)}
+    names = {entry.stream: entry.name for entry in reversed(entries)}
     for index, stream in enumerate(streams):
         offsets.append(len(body))
         body += local_record(names.get(index, f"unused_{index}"), stream)
     directory = bytearray()
-    for name, index, shift in entries:
-        stream, encoded = streams[index], name.encode()
-        directory += (
-            CENTRAL.pack(
-                b"PK\x01\x02",
-                20,
-                20,
-                0,
-                stream.method,
-                0,
-                0x21,
-                stream.crc,
-                len(stream.data),
-                stream.size,
-                len(encoded),
-                0,
-                0,
-                0,
-                0,
-                0o644 << 16,
-                offsets[index] + shift,
-            )
-            + encoded
-        )
+    for entry in entries:
+        stream, encoded = entry.described or streams[entry.stream], entry.name.encode()
+        sizes = (stream.method, 0, 0x21, stream.crc, len(stream.data), stream.size, len(encoded))
+        place = (0, 0, 0, 0, 0o644 << 16, offsets[entry.stream] + entry.shift)
+        directory += CENTRAL.pack(b"PK\x01\x02", 20, 20, 0, *sizes, *place) + encoded
     end = END.pack(b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), len(body), 0)
     path.write_bytes(bytes(body + directory + end))
     return path

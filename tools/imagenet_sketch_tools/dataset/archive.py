@@ -16,7 +16,6 @@ import struct
 import zipfile
 from collections.abc import Iterable, Iterator
 from itertools import groupby
-from typing import NamedTuple
 
 import fsspec
 import numpy as np
@@ -25,6 +24,8 @@ from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset import limits
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.inflate import InflateError, Inflater
+from imagenet_sketch_tools.dataset.members import Member, ZipEntry, entry
+from imagenet_sketch_tools.dataset.remote import TailFirst
 from imagenet_sketch_tools.dataset.spans import Spans
 from imagenet_sketch_tools.dataset.zipdir import Directory, read_directory
 
@@ -33,33 +34,6 @@ SKIPPED_NAMES = {"Thumbs.db", "__MACOSX"}
 LOCAL_HEADER = struct.Struct("<4s22xHH")
 # A local header is at most this long: its fixed part, then a name and an extra field of up to 64 KiB each.
 MAX_LOCAL_HEADER = LOCAL_HEADER.size + 2 * 0xFFFF
-
-
-# Named tuples, not dataclasses: the release lists 50,889 members, and a frozen dataclass costs ~3 us to make
-# where a named tuple costs well under one (0.16 s against 0.03 s of the listing, on the path to streaming's
-# first example).
-class ZipEntry(NamedTuple):
-    """Where a member's bytes lie in the zip: its local header offset and the offset where the next begins."""
-
-    offset: int
-    end: int
-    compress_type: int
-    compress_size: int
-    file_size: int
-    crc: int
-
-
-class Member(NamedTuple):
-    """One image: `path` is `<wnid>/<file name>`, the name it is stored under."""
-
-    path: str
-    wnid: str
-    where: ZipEntry | str  # a ZipEntry in a zip, a file path in a folder
-    source_name: str
-
-    @property
-    def label(self) -> int:
-        return label_of_wnid()[self.wnid]
 
 
 # The release's own form of a member name: checked by one match, it needs none of the general checks below
@@ -195,7 +169,7 @@ class FolderArchive:
 
     def _read_file(self, member: Member) -> bytes:
         # No link is followed at the last step: the path was resolved when listed, and must still be that file.
-        descriptor = os.open(str(member.where), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        descriptor = os.open(_file_of(member), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
         with os.fdopen(descriptor, "rb") as file:
             size = os.fstat(descriptor).st_size
             if not stat.S_ISREG(os.fstat(descriptor).st_mode) or size > limits.MAX_MEMBER_SIZE:
@@ -204,7 +178,7 @@ class FolderArchive:
 
     def read_contiguous(self, members: list[Member], most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         if most is not None:
-            _refuse_large_class(members, sum(os.stat(member.where).st_size for member in members), most)
+            _refuse_large_class(members, sum(os.stat(_file_of(member)).st_size for member in members), most)
         contents = [content for _, content in self.read(members)]
         offsets = np.zeros(len(contents) + 1, np.int64)
         np.cumsum([len(content) for content in contents], out=offsets[1:])
@@ -212,51 +186,6 @@ class FolderArchive:
 
     def close(self) -> None:
         pass
-
-
-class TailFirst:
-    """A remote file whose last TAIL bytes are fetched in one request, the first time a read lands there.
-
-    Finding a zip's directory takes three small reads near its end (end record, ZIP64 locator, the directory
-    itself); served from one fetched tail they cost one round trip instead of three, and none more when the
-    directory fits in the tail. Reads elsewhere go to the file as they are.
-    """
-
-    TAIL = 1 << 16
-
-    def __init__(self, file):
-        self._file = file
-        self.size = file.size
-        # A small zip's tail is a sixteenth of it: streaming its first class should not fetch most of the file.
-        self._tail_start = max(0, self.size - min(self.TAIL, max(self.size // 16, 1024)))
-        self._tail: bytes | None = None
-        self._position = 0
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._position = {0: 0, 1: self._position, 2: self.size}[whence] + offset
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def read(self, length: int = -1) -> bytes:
-        end = self.size if length is None or length < 0 else min(self.size, self._position + length)
-        if self._position >= self._tail_start:
-            if self._tail is None:
-                self._file.seek(self._tail_start)
-                self._tail = self._file.read(self.size - self._tail_start)
-            content = self._tail[self._position - self._tail_start : end - self._tail_start]
-        else:
-            self._file.seek(self._position)
-            content = self._file.read(end - self._position)
-        self._position += len(content)
-        return content
-
-    def seekable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class ZipArchive:
@@ -269,7 +198,8 @@ class ZipArchive:
         try:
             if is_remote(location):
                 # No read-ahead cache: each class is one exact range request, the directory a few small ones.
-                self._file = TailFirst(fsspec.open(location, "rb", cache_type="none").open())
+                filesystem, path = fsspec.core.url_to_fs(location)
+                self._file = TailFirst(filesystem.open(path, "rb", cache_type="none"))
             else:
                 self._file = open(location, "rb")
         except FileNotFoundError:
@@ -302,8 +232,8 @@ class ZipArchive:
             limits.check_member(info, self.location)
             announced += info.file_size
             end = min(end, info.header_offset + MAX_LOCAL_HEADER + info.compress_size)
-            entry = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
-            found.append(Member(path, path.split("/")[0], entry, info.filename))
+            place = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
+            found.append(Member(path, path.split("/")[0], place, info.filename))
         limits.check_total(announced, self._file.seek(0, 2), self.location)
         self._spans.know(found)
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
@@ -316,7 +246,7 @@ class ZipArchive:
         waiting = iter(members)
         next_member = next(waiting, None)
         for member, blob, start in self._spans.raw(members):
-            inflated[member.path] = np.empty(member.where.file_size, np.uint8)
+            inflated[member.path] = np.empty(entry(member).file_size, np.uint8)
             self._inflate(member, blob, start, inflated[member.path], 0)
             while next_member is not None and next_member.path in inflated:
                 yield next_member, inflated.pop(next_member.path).tobytes()
@@ -330,7 +260,7 @@ class ZipArchive:
         what the members announce, refused past `most` before it is allocated; none inflates past its own.
         """
         offsets = np.zeros(len(members) + 1, np.int64)
-        np.cumsum([member.where.file_size for member in members], out=offsets[1:])
+        np.cumsum([entry(member).file_size for member in members], out=offsets[1:])
         if most is not None:
             _refuse_large_class(members, int(offsets[-1]), most)
         content = np.empty(int(offsets[-1]), np.uint8)
@@ -341,33 +271,33 @@ class ZipArchive:
 
     def _inflate(self, member: Member, blob: np.ndarray, blob_start: int, content: np.ndarray, at: int) -> None:
         """Inflate one member from the span `blob` (read from `blob_start`) into `content[at:]`, CRC-checked."""
-        entry, name, location = member.where, member.source_name, self.location
-        header_at = entry.offset - blob_start
+        where, name, location = entry(member), member.source_name, self.location
+        header_at = where.offset - blob_start
         header = blob[header_at : header_at + LOCAL_HEADER.size].tobytes()
         if len(header) < LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
             raise UserError(f"'{location}' is truncated or corrupt at member '{name}'; download it again")
         _, name_length, extra_length = LOCAL_HEADER.unpack(header)
         data_start = header_at + LOCAL_HEADER.size + name_length + extra_length
-        if blob_start + data_start + entry.compress_size > entry.end:  # its data would run into the next member
+        if blob_start + data_start + where.compress_size > where.end:  # its data would run into the next member
             raise UserError(f"member '{name}' of '{location}' overlaps the next; the archive is corrupt or hostile")
-        data = blob[data_start : data_start + entry.compress_size]
-        if len(data) < entry.compress_size:
+        data = blob[data_start : data_start + where.compress_size]
+        if len(data) < where.compress_size:
             raise UserError(f"'{location}' is truncated inside member '{name}'; download it again")
-        if entry.compress_type == zipfile.ZIP_STORED:
-            if entry.compress_size != entry.file_size:
+        if where.compress_type == zipfile.ZIP_STORED:
+            if where.compress_size != where.file_size:
                 raise UserError(f"member '{name}' of '{location}' is corrupt (stored sizes differ)")
-            content[at : at + entry.file_size] = data
-        elif entry.compress_type == zipfile.ZIP_DEFLATED:
+            content[at : at + where.file_size] = data
+        elif where.compress_type == zipfile.ZIP_DEFLATED:
             try:
-                self._inflater.inflate_into(data, content, at, entry.file_size)
+                self._inflater.inflate_into(data, content, at, where.file_size)
             except InflateError as error:
                 raise UserError(f"member '{name}' of '{location}' is corrupt ({error})") from None
         else:
             raise UserError(
-                f"member '{name}' uses zip compression method {entry.compress_type}; "
+                f"member '{name}' uses zip compression method {where.compress_type}; "
                 "only stored and deflated members are supported"
             )
-        if self._inflater.crc32(content, at, entry.file_size) != entry.crc:
+        if self._inflater.crc32(content, at, where.file_size) != where.crc:
             raise UserError(f"member '{name}' of '{location}' is corrupt (CRC mismatch)")
 
     def _read_span(self, start: int, end: int) -> bytes:
@@ -393,6 +323,13 @@ def _refuse_duplicates(members: list[Member], location: str) -> list[Member]:
             )
             raise UserError(f"'{location}' holds {both}, the same image {member.path}; remove one of them")
     return members
+
+
+def _file_of(member: Member) -> str:
+    """A folder member's file (a zip's members have a place in the zip instead, and never come here)."""
+    where = member.where
+    assert isinstance(where, str), "a zip member has no file of its own"
+    return where
 
 
 def _refuse_large_class(members: list[Member], size: int, most: int) -> None:

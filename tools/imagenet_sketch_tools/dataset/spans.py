@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # archive imports this module; the names are only annotations here
-    from imagenet_sketch_tools.dataset.archive import Member, ZipEntry
+from imagenet_sketch_tools.dataset.members import Member, entry
 
 # Members closer than this are fetched in one read rather than two.
 MAX_GAP = 1 << 20
@@ -26,13 +24,6 @@ MAX_GAP = 1 << 20
 MAX_READ = 64 << 20
 # The compressed members of later classes kept from reads made for an earlier one.
 MAX_KEPT = 128 << 20
-
-
-def entry(member: Member) -> ZipEntry:
-    """A zip member's place in the zip (a folder's members have a path instead, and never come here)."""
-    where = member.where
-    assert not isinstance(where, str), "a folder member has no place in a zip"
-    return where
 
 
 def runs(members: list[Member]) -> Iterator[list[Member]]:
