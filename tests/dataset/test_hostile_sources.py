@@ -84,6 +84,7 @@ def many(path: Path) -> Path:
 BOMBS = {"overlapping": overlapping, "nested": nested, "high_ratio": high_ratio, "many": many}
 COMMANDS = {
     "build": lambda source, tmp: ["build", "--source", str(source), "--cache-dir", str(tmp / "cache")],
+    "verify": lambda source, tmp: ["verify", "--source", str(source), "--cache-dir", str(tmp / "cache")],
     "peek": lambda source, tmp: ["peek", "--source", str(source), "--output", str(tmp / "grid.png")],
     "audit": lambda source, tmp: ["audit", str(source), "--output", str(tmp / "audit.csv")],
 }
@@ -98,6 +99,24 @@ def test_a_zip_bomb_is_refused_in_one_line_with_bounded_memory(tmp_path, bomb, c
     assert peak < GIB, f"peak RSS {peak / 1e6:.0f} MB"
     assert not list(tmp_path.rglob("*.arrow")) and not (tmp_path / "grid.png").exists()
     assert not (tmp_path / "audit.csv").exists()
+
+
+def test_a_member_whose_local_header_moves_its_data_into_the_next_is_refused(tmp_path):
+    from imagenet_sketch_tools.common.errors import UserError
+    from imagenet_sketch_tools.dataset.archive import open_archive
+
+    members = class_members(["n01440764"], per_class=2)
+    path = crafted_zip(
+        tmp_path / "a.zip",
+        [deflated_stream(content) for _, content in members],
+        [Listed(name, n) for n, (name, _) in enumerate(members)],
+    )
+    data = bytearray(path.read_bytes())
+    data[28:30] = (40).to_bytes(2, "little")  # the first local header announces an extra field it does not have
+    path.write_bytes(bytes(data))
+    reader = open_archive(str(path))
+    with pytest.raises(UserError, match="sketch_0.JPEG' of .* overlaps the next"):
+        list(reader.read(reader.members()))
 
 
 def test_the_limits_can_be_raised_for_a_trusted_archive(tmp_path, monkeypatch):
@@ -144,7 +163,7 @@ def folder_with_link(root: Path, target: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("command", ["build", "peek", "audit", "package"])
+@pytest.mark.parametrize("command", ["build", "verify", "peek", "audit", "package"])
 def test_a_link_out_of_a_folder_source_is_refused_and_named(tmp_path, command):
     secret = tmp_path / "outside" / "passwd"
     secret.parent.mkdir()
