@@ -89,6 +89,7 @@ def line_drawing(seed: int, target_bytes: float, modes: str = "mixed") -> bytes:
     mode = jpeg_mode(modes, seed % 2 == 1)
     aspect = rng.uniform(0.6, 1.6)
     pixels = target_bytes / 0.25
+    content = b""
     for _ in range(6):
         size = (max(64, int(math.sqrt(pixels * aspect))), max(64, int(math.sqrt(pixels / aspect))))
         content = sketch_jpeg(seed, mode, size, strokes=int(size[0] * size[1] // 2500) + 40)
@@ -169,7 +170,7 @@ def _info(name: str, directory: bool = False) -> zipfile.ZipInfo:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("output", type=Path, help="where to write the zip (outside the repository)")
     parser.add_argument("--classes", type=int, default=1000, help="how many of the 1000 wnids, in label order")
     parser.add_argument("--per-class", type=int, default=15, help="images per class")

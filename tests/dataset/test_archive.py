@@ -6,17 +6,15 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
-import datasets
 import pytest
 
-import imagenet_sketch
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset import inflate, remote, spans
 from imagenet_sketch_tools.dataset.archive import image_path, open_archive, sort_key
 from imagenet_sketch_tools.dataset.cache import prepared_hash
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
-from support.archives import class_members, write_zip, write_zip_as
+from support.archives import class_members, stored_rows, write_zip, write_zip_as
 
 
 @pytest.mark.parametrize(
@@ -246,10 +244,7 @@ def test_zip64_and_data_descriptor_members_read_as_zipfile_reads_them(tmp_path, 
 def test_a_build_of_a_zip64_zip_with_data_descriptors_stores_the_members_untouched(tmp_path):
     members = class_members(["n01443537", "n01440764"], per_class=3)
     path = write_zip_as(tmp_path / "a.zip", members, force_zip64=True, descriptors=True)
-    builder = imagenet_sketch.ImagenetSketch(source=str(path), cache_dir=str(tmp_path / "cache"))
-    builder.download_and_prepare()
-    dataset = builder.as_dataset("train").cast_column("image", datasets.Image(decode=False))
-    stored = {row["image"]["path"]: row["image"]["bytes"] for row in dataset}
+    stored = {row["image"]["path"]: row["image"]["bytes"] for row in stored_rows(path, tmp_path / "cache")}
     assert stored == {name.removeprefix("sketch/"): content for name, content in as_zipfile_reads(path).items()}
 
 

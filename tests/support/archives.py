@@ -6,8 +6,11 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import datasets
+
+import imagenet_sketch
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
 
 
@@ -31,6 +34,15 @@ def class_members(wnids: list[str], per_class: int = 3, top: str = "sketch") -> 
     ]
 
 
+def stored_rows(source: str | Path, cache: Path) -> list[dict[str, Any]]:
+    """The rows the builder prepares from `source`, in order, images as stored: `{"bytes", "path"}`, not decoded."""
+    builder = imagenet_sketch.ImagenetSketch(source=str(source), cache_dir=str(cache))
+    builder.download_and_prepare()
+    dataset = builder.as_dataset("train")
+    assert isinstance(dataset, datasets.Dataset)
+    return dataset.cast_column("image", datasets.Image(decode=False)).to_list()
+
+
 class Unseekable:
     """A file zipfile cannot seek back in, so it writes each member's sizes and CRC in a data descriptor after
     its data, as streaming tools (`zip -` to a pipe, many writers) do."""
@@ -43,6 +55,9 @@ class Unseekable:
 
     def flush(self) -> None:
         self.file.flush()
+
+    def close(self) -> None:
+        pass  # the file is the caller's to close
 
 
 def write_zip_as(
