@@ -194,7 +194,7 @@ class ZipArchive:
     def __init__(self, location: str):
         self.location = location
         self._inflater = Inflater()
-        self._spans = Spans(self._read_span, self.members)
+        self._spans = Spans()
         try:
             if is_remote(location):
                 # No read-ahead cache: each class is one exact range request, the directory a few small ones.
@@ -245,7 +245,7 @@ class ZipArchive:
         inflated: dict[str, np.ndarray] = {}
         waiting = iter(members)
         next_member = next(waiting, None)
-        for member, blob, start in self._spans.raw(members):
+        for member, blob, start in self._spans.raw(members, self):
             inflated[member.path] = np.empty(entry(member).file_size, np.uint8)
             self._inflate(member, blob, start, inflated[member.path], 0)
             while next_member is not None and next_member.path in inflated:
@@ -265,7 +265,7 @@ class ZipArchive:
             _refuse_large_class(members, int(offsets[-1]), most)
         content = np.empty(int(offsets[-1]), np.uint8)
         place = {member.path: int(offset) for member, offset in zip(members, offsets)}
-        for member, blob, start in self._spans.raw(members):
+        for member, blob, start in self._spans.raw(members, self):
             self._inflate(member, blob, start, content, place[member.path])
         return content, offsets
 
@@ -300,7 +300,7 @@ class ZipArchive:
         if self._inflater.crc32(content, at, where.file_size) != where.crc:
             raise UserError(f"member '{name}' of '{location}' is corrupt (CRC mismatch)")
 
-    def _read_span(self, start: int, end: int) -> bytes:
+    def read_span(self, start: int, end: int) -> bytes:
         try:
             self._file.seek(start)
             return self._file.read(end - start)

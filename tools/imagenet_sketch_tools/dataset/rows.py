@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from imagenet_sketch_tools.dataset.archive import FolderArchive, Member, ZipArchive
+from imagenet_sketch_tools.dataset.archive import FolderArchive, ZipArchive
+from imagenet_sketch_tools.dataset.members import Member
 
 # How datasets stores an Image feature: the file's bytes and its path.
 IMAGE_STORAGE = pa.struct({"bytes": pa.binary(), "path": pa.string()})

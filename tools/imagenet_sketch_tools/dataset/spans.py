@@ -12,7 +12,8 @@ looks at the directory for it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 
@@ -40,15 +41,18 @@ def runs(members: list[Member]) -> Iterator[list[Member]]:
         yield run
 
 
-class Spans:
-    """Reads a zip's members by runs through `read_span(start, end)`, keeping later classes' members it meets.
+class Reader(Protocol):
+    def read_span(self, start: int, end: int) -> bytes: ...
+    def members(self) -> list[Member]: ...
 
-    `layout()` lists every image member of the zip; it is asked once, the first time a read holds other classes.
+
+class Spans:
+    """Reads a zip's members by runs, keeping the later classes' members those reads cover.
+
+    It holds data only, never its reader (given per call): no cycle keeps a closed reader and its lists alive.
     """
 
-    def __init__(self, read_span: Callable[[int, int], bytes], layout: Callable[[], list[Member]]):
-        self._read_span = read_span
-        self._list = layout
+    def __init__(self):
         self._by_offset: list[Member] | None = None
         self._offsets: list[int] = []
         self._wnids: list[str] = []  # the zip's classes, in order
@@ -56,7 +60,7 @@ class Spans:
         self._kept: dict[str, dict[int, np.ndarray]] = {}  # wnid -> offset -> the member's bytes from its header
 
     def know(self, members: list[Member]) -> None:
-        """Take the zip's image members as its layout (what `layout()` would give)."""
+        """Take the zip's image members as its layout (what `reader.members()` gives)."""
         self._by_offset = sorted(members, key=lambda member: entry(member).offset)
         self._offsets = [entry(member).offset for member in self._by_offset]
         self._class_bytes = {}
@@ -64,8 +68,10 @@ class Spans:
             self._class_bytes[member.wnid] = self._class_bytes.get(member.wnid, 0) + _length(member)
         self._wnids = sorted(self._class_bytes)
 
-    def raw(self, members: list[Member]) -> Iterator[tuple[Member, np.ndarray, int]]:
-        """Each member with bytes holding it from its local header on, and the zip offset those bytes start at."""
+    def raw(self, members: list[Member], reader: Reader) -> Iterator[tuple[Member, np.ndarray, int]]:
+        """Each member with bytes holding it from its local header on, and the zip offset those bytes start at,
+        read through `reader.read_span(start, end)`. `reader.members()` lists every image member of the zip: it is
+        asked once, the first time a read holds other classes, unless `know` was told already."""
         if not members:
             return
         wnids = {member.wnid for member in members}
@@ -84,19 +90,19 @@ class Spans:
         for run in runs(pending):
             start, end = entry(run[0]).offset, max(entry(member).end for member in run)
             if _holds_others(run, end - start):
-                window = self._window(max(wnids)) if window is None else window
+                window = self._window(max(wnids), reader) if window is None else window
                 end = self._extended(start, end, window)
-            blob = np.frombuffer(self._read_span(start, end), np.uint8)
+            blob = np.frombuffer(reader.read_span(start, end), np.uint8)
             if window:
                 self._keep(blob, start, window)
             for member in run:
                 yield member, blob, start
             del blob  # one span in memory at a time: freed before the next is read
 
-    def _window(self, after: str) -> set[str]:
+    def _window(self, after: str, reader: Reader) -> set[str]:
         """The classes right after `after` whose members fit in MAX_KEPT together."""
         if self._by_offset is None:
-            self.know(self._list())
+            self.know(reader.members())
         window, room = set(), MAX_KEPT
         for wnid in self._wnids[bisect.bisect_right(self._wnids, after) :]:
             room -= self._class_bytes[wnid]
