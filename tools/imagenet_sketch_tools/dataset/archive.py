@@ -97,11 +97,11 @@ def open_archive(location: str) -> ZipArchive | FolderArchive:
     return ZipArchive(location)
 
 
-def regular_file_inside(path: str, root: str, shown: str) -> str:
-    """`path` with its links resolved, if that is a regular file inside the (resolved) folder `root`.
+def file_inside(path: str, root: str, shown: str) -> str:
+    """`path` with its links resolved, if that is a file inside the (resolved) folder `root`.
 
     A link out of the folder (`n01440764/sketch_1.JPEG -> /etc/passwd`) would put a file the user never meant
-    to share into the dataset; a FIFO would block the read. Both are refused, naming `shown`.
+    to share into the dataset: it is refused, naming `shown`, as is a dangling link.
     """
     real = os.path.realpath(path)
     if os.path.commonpath([real, root]) != root:
@@ -109,12 +109,8 @@ def regular_file_inside(path: str, root: str, shown: str) -> str:
             f"'{shown}' is a link to '{real}', outside the folder '{root}'; refusing to read it: "
             "put the file itself in the folder, or remove the link"
         )
-    try:
-        status = os.stat(real)
-    except OSError as error:
-        raise UserError(f"cannot read '{shown}' ({error.strerror}); remove it from the folder or fix it") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise UserError(f"'{shown}' is not a regular file (a device, a FIFO or a socket); remove it from the folder")
+    if not os.path.exists(real):
+        raise UserError(f"'{shown}' is a link to '{real}', which does not exist; remove it or fix it")
     return real
 
 
@@ -159,7 +155,7 @@ class FolderArchive:
                 relative = os.path.relpath(file_path, self.location).replace(os.sep, "/")
                 path = image_path(relative)
                 if path is not None:
-                    real = regular_file_inside(file_path, root, relative)
+                    real = file_inside(file_path, root, relative)
                     found.append(Member(path, path.split("/")[0], real, relative))
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
@@ -169,12 +165,16 @@ class FolderArchive:
 
     def _read_file(self, member: Member) -> bytes:
         # No link is followed at the last step: the path was resolved when listed, and must still be that file.
-        descriptor = os.open(_file_of(member), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        # (A FIFO blocks this open until written to, as a stalled network mount would; Ctrl-C still ends it.)
+        descriptor = os.open(_file_of(member), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(descriptor, "rb") as file:
-            size = os.fstat(descriptor).st_size
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode) or size > limits.MAX_MEMBER_SIZE:
-                raise UserError(f"'{member.source_name}' in '{self.location}' is not an image file ({size:,} bytes)")
-            return file.read(size)
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode) or status.st_size > limits.MAX_MEMBER_SIZE:
+                raise UserError(
+                    f"'{member.source_name}' in '{self.location}' is not an image file (a device, a FIFO, or "
+                    f"{status.st_size:,} bytes); remove it from the folder"
+                )
+            return file.read(status.st_size)  # what it held when opened, however it grows
 
     def read_contiguous(self, members: list[Member], most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         if most is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import write_atomically
-from imagenet_sketch_tools.dataset.archive import image_path, regular_file_inside
+from imagenet_sketch_tools.dataset.archive import file_inside, image_path
 from imagenet_sketch_tools.dataset.zipwriter import TOP_FOLDER, write_zip
 
 
@@ -33,10 +33,10 @@ def folder_members(folder: str | os.PathLike) -> list[tuple[str, Path]]:
             if path.is_dir() and not path.name.startswith("."):
                 raise UserError(f"unexpected folder '{path}'; package expects DIR/<wnid>/<file>, one level of classes")
             # image_path skips what is not an image and names a class folder that is not a wnid.
-            member = image_path(f"{class_dir.name}/{path.name}") if not path.is_dir() else None
+            member = image_path(f"{class_dir.name}/{path.name}") if path.is_file() else None
             if member is not None:
                 # A link is packaged as the file it points to, and only if that file is inside the folder.
-                real = regular_file_inside(str(path), real_folder, str(path.relative_to(folder)))
+                real = file_inside(str(path), real_folder, str(path.relative_to(folder)))
                 members.append((f"{TOP_FOLDER}/{member}", Path(real)))
     if not members:
         raise UserError(f"no images under '{folder}'; expected DIR/<wnid>/<file> or DIR/{TOP_FOLDER}/<wnid>/<file>")
