@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
+from itertools import islice
 from typing import Protocol
 
 import numpy as np
@@ -114,7 +115,7 @@ class Spans:
     def _extended(self, start: int, end: int, window: set[str]) -> int:
         """`end` moved past the `window` classes' members that follow it closely: the last turn of an
         interleaved zip holds the last member of every class, each else fetched on its own."""
-        for member in self._by_offset[bisect.bisect_left(self._offsets, end) :] if self._by_offset else []:
+        for member in islice(self._by_offset or [], bisect.bisect_left(self._offsets, end), None):
             where = entry(member)
             if member.wnid not in window or where.offset - end > MAX_GAP or where.end - start > MAX_READ:
                 break
@@ -126,7 +127,7 @@ class Spans:
         if not window or self._by_offset is None:
             return
         end = start + blob.size
-        for member in self._by_offset[bisect.bisect_left(self._offsets, start) :]:
+        for member in islice(self._by_offset, bisect.bisect_left(self._offsets, start), None):
             where = entry(member)
             if where.offset >= end:
                 break
