@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,16 @@ def run_measured(tmp_path: Path, *args: str) -> tuple[int, str, int]:
     figures = tmp_path / "figures.json"
     command = [sys.executable, "-c", MEASURED.format(space=ADDRESS_SPACE), str(figures)]
     command += [sys.executable, "-m", "imagenet_sketch_tools.cli", *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=HANG_GUARD)
+    # A session of its own, so a hang ends with the command as well as its wrapper, not as an orphan.
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
+    try:
+        _, err = process.communicate(timeout=HANG_GUARD)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
     measured = json.loads(figures.read_text())
-    return measured["code"], result.stderr, measured["peak"]
+    return measured["code"], err, measured["peak"]
 
 
 def assert_one_line_refusal(code: int, err: str, *fragments: str) -> None:
