@@ -281,7 +281,7 @@ def print_table(rows: list[dict], figures: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("archive", help="a zip made by benchmarks/make_archive.py (or the real one)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per method, round-robin (default 1)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")

@@ -2,6 +2,7 @@
 
     python benchmarks/make_archive.py /work/bench-data/bench.zip [--classes 1000 --per-class 15 --kb 165]
     python benchmarks/make_archive.py /work/bench-data/release.zip --flavour release [--per-class 51]
+    python benchmarks/make_archive.py /work/bench-data/tiny-mixed.zip --per-class 100 --kb 1 --interleave
 
 The defaults give about 2.5 GB (1000 real wnids x 15 images x ~165 KB), so fixed start-up costs amortise as
 they do on the real 7.6 GB archive. How the images are made, and why it is honest:
@@ -20,6 +21,8 @@ they do on the real 7.6 GB archive. How the images are made, and why it is hones
   members, ~7.8 GB).
 - `--modes L`, `RGB` or `gray-rgb` makes every pool image gray, colour, or gray saved as a colour JPEG (chroma
   exactly neutral, so it decodes to R = G = B), for benchmarks whose cost depends on that mix.
+- `--interleave` writes the classes' images in turn (every class's first image, then every class's second...)
+  instead of class after class: a zip whose classes are interleaved, which a reader must not pay for.
 - Members are DEFLATED (level 6, zlib's and zip's default), written in name order with folder entries, with
   the fixed timestamp of `zipwriter.write_zip`. write_zip itself is not used because it holds every member in
   memory to sort them (2.5 GB here); this streams them instead, writing to OUT.partial and renaming at the end.
@@ -86,6 +89,7 @@ def line_drawing(seed: int, target_bytes: float, modes: str = "mixed") -> bytes:
     mode = jpeg_mode(modes, seed % 2 == 1)
     aspect = rng.uniform(0.6, 1.6)
     pixels = target_bytes / 0.25
+    content = b""
     for _ in range(6):
         size = (max(64, int(math.sqrt(pixels * aspect))), max(64, int(math.sqrt(pixels / aspect))))
         content = sketch_jpeg(seed, mode, size, strokes=int(size[0] * size[1] // 2500) + 40)
@@ -118,7 +122,17 @@ def with_comment(jpeg: bytes, text: str) -> bytes:
     return jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + jpeg[2:]
 
 
-def write_archive(output: Path, wnids: list[str], per_class: int, pool: list[bytes]) -> dict:
+def member_order(wnids: list[str], per_class: int, interleave: bool) -> list[tuple[int, int, str]]:
+    """(class index, index in class, member name) in the order written: class after class, as the release and
+    write_zip write them, or with `interleave` each class's n-th image in turn (round robin over the classes),
+    as a zip appended to class by class in rounds would be."""
+    # Name order within a class, as write_zip writes: sketch_10 comes before sketch_2.
+    names = sorted(f"sketch_{n}.JPEG" for n in range(per_class))
+    order = [(c, n, f"{TOP_FOLDER}/{wnid}/{name}") for c, wnid in enumerate(wnids) for n, name in enumerate(names)]
+    return sorted(order, key=lambda member: (member[1], member[0])) if interleave else order
+
+
+def write_archive(output: Path, wnids: list[str], per_class: int, pool: list[bytes], interleave: bool = False) -> dict:
     """Stream the members into OUT.partial, rename to OUT; return the archive's figures."""
     partial = output.with_name(output.name + ".partial")
     total_bytes = 0
@@ -126,17 +140,15 @@ def write_archive(output: Path, wnids: list[str], per_class: int, pool: list[byt
     started = time.perf_counter()
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(_info(f"{TOP_FOLDER}/", directory=True), b"")
-        for class_index, wnid in enumerate(wnids):
+        for wnid in wnids:
             archive.writestr(_info(f"{TOP_FOLDER}/{wnid}/", directory=True), b"")
-            # Name order, as write_zip writes: sketch_10 comes before sketch_2.
-            for n, name in enumerate(sorted(f"sketch_{n}.JPEG" for n in range(per_class))):
-                member = f"{TOP_FOLDER}/{wnid}/{name}"
-                content = with_comment(pool[(class_index * per_class + n) % len(pool)], member)
-                archive.writestr(_info(member), content)
-                total_bytes += len(content)
-                compressed_bytes += archive.getinfo(member).compress_size
-            if (class_index + 1) % 50 == 0:
-                print(f"  {class_index + 1}/{len(wnids)} classes, {total_bytes / 1e9:.2f} GB", file=sys.stderr)
+        for written, (class_index, n, member) in enumerate(member_order(wnids, per_class, interleave), 1):
+            content = with_comment(pool[(class_index * per_class + n) % len(pool)], member)
+            archive.writestr(_info(member), content)
+            total_bytes += len(content)
+            compressed_bytes += archive.getinfo(member).compress_size
+            if written % (50 * per_class) == 0:
+                print(f"  {written:,}/{len(wnids) * per_class:,} images, {total_bytes / 1e9:.2f} GB", file=sys.stderr)
     os.replace(partial, output)
     return {
         "path": str(output),
@@ -158,7 +170,7 @@ def _info(name: str, directory: bool = False) -> zipfile.ZipInfo:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("output", type=Path, help="where to write the zip (outside the repository)")
     parser.add_argument("--classes", type=int, default=1000, help="how many of the 1000 wnids, in label order")
     parser.add_argument("--per-class", type=int, default=15, help="images per class")
@@ -173,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         help="mixed: gray and colour JPEGs (grain: 2:1, release: 1:1); L or RGB: one kind only; gray-rgb: gray "
         "sketches saved as colour JPEGs (default: mixed)",
     )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="write each class's n-th image in turn (round robin over the classes) instead of class after class",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.classes <= 1000:
         parser.error("--classes must be between 1 and 1000")
@@ -181,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = make_pool(args.kb or (150 if args.flavour == "release" else 165), flavour=args.flavour, modes=args.modes)
     print(f"pool of {len(pool)} JPEGs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     wnids = list(class_table()[0][: args.classes])
-    figures = write_archive(args.output, wnids, args.per_class, pool)
+    figures = write_archive(args.output, wnids, args.per_class, pool, args.interleave)
     print(
         f"wrote {figures['path']}: {figures['images']:,} images in {figures['classes']} classes, "
         f"{figures['archive_bytes'] / 1e9:.2f} GB, mean {figures['mean_image_kb']:.0f} KB per image, "

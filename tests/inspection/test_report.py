@@ -7,6 +7,7 @@ import io
 import datasets
 from PIL import Image
 
+from imagenet_sketch_tools.common.images import is_all_black
 from imagenet_sketch_tools.dataset.classes import class_table
 from imagenet_sketch_tools.dataset.release import RELEASE_ROWS
 from imagenet_sketch_tools.dataset.sample import black_jpeg, sketch_jpeg
@@ -15,7 +16,6 @@ from imagenet_sketch_tools.inspection.report import (
     check_images,
     class_counts,
     describe_feature,
-    is_all_black,
     release_line,
 )
 
@@ -87,7 +87,7 @@ def test_one_pixel_above_zero_is_not_black():
 def test_undecodable_bytes_say_why():
     assert check_image("w/empty.JPEG", b"").unreadable == "empty (0 bytes)"
     html = check_image("w/page.JPEG", b"<!DOCTYPE html><html>Sign in</html>").unreadable
-    assert html.startswith("not an image Pillow can identify (35 bytes, starting b'<!DOCTYPE ht")
+    assert html is not None and html.startswith("not an image Pillow can identify (35 bytes, starting b'<!DOCTYPE ht")
     truncated = sketch_jpeg(2, "RGB", (200, 160))
     result = check_image("w/cut.JPEG", truncated[: len(truncated) // 2])
     assert result.unreadable and "truncated" in result.unreadable and "\n" not in result.unreadable

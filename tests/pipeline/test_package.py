@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import zipfile
 
-import datasets
 import pytest
 
-import imagenet_sketch
 from imagenet_sketch_tools.cli.main import main
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import file_sha256
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.zipwriter import write_zip
+from imagenet_sketch_tools.pipeline import package
 from imagenet_sketch_tools.pipeline.package import package_folder
-from support.archives import class_members
+from support.archives import class_members, stored_rows
 
 WNIDS = ["n01440764", "n02012849", "n03126707"]
 
@@ -62,13 +61,9 @@ def test_paths_and_bytes_members_give_the_same_zip(tmp_path):
 def test_the_builder_loads_it_with_the_right_labels(tmp_path, top):
     members = extracted(tmp_path / "out", top)
     package_folder(tmp_path / "out", tmp_path / "ImageNet-Sketch.zip")
-    builder = imagenet_sketch.ImagenetSketch(
-        source=str(tmp_path / "ImageNet-Sketch.zip"), cache_dir=str(tmp_path / "c")
-    )
-    builder.download_and_prepare()
-    dataset = builder.as_dataset("train").cast_column("image", datasets.Image(decode=False))
-    assert dataset.num_rows == len(members)
-    for row in dataset:
+    rows = stored_rows(tmp_path / "ImageNet-Sketch.zip", tmp_path / "c")
+    assert len(rows) == len(members)
+    for row in rows:
         assert row["label"] == label_of_wnid()[row["wnid"]]
         assert row["image"]["bytes"] == members["sketch/" + row["image"]["path"]]
 
@@ -96,10 +91,16 @@ def test_command_prints_size_and_sha256(tmp_path, capsys):
     assert f"{os.path.getsize(tmp_path / 'x.zip'):,} bytes" in out and file_sha256(tmp_path / "x.zip") in out
 
 
-def test_a_package_that_fails_midway_leaves_nothing_behind(tmp_path):
+def test_a_package_that_fails_midway_leaves_nothing_behind(tmp_path, monkeypatch):
     extracted(tmp_path / "out")
-    # /proc/self/mem is a regular file whose read fails even for root: a member unreadable halfway through.
-    (tmp_path / "out" / WNIDS[1] / "sketch_9.JPEG").symlink_to("/proc/self/mem")
+    listed = package.folder_members
+
+    def listed_then_one_removed(folder):
+        members = listed(folder)
+        (tmp_path / "out" / WNIDS[1] / "sketch_3.JPEG").unlink()  # a member unreadable halfway through the writing
+        return members
+
+    monkeypatch.setattr(package, "folder_members", listed_then_one_removed)
     (tmp_path / "dist").mkdir()
     with pytest.raises(OSError):
         package_folder(tmp_path / "out", tmp_path / "dist" / "ImageNet-Sketch.zip")

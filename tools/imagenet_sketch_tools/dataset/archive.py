@@ -2,7 +2,8 @@
 
 A zip is read through its central directory: each class's members are fetched with one read of the byte
 span they occupy and inflated in memory, so nothing is extracted and a remote zip costs one range request
-per class instead of one directory scan per image.
+per class instead of one directory scan per image (`spans.py`: which bytes are read, and kept for the next
+classes when they are interleaved). What the directory announces is checked first (`limits.py`: zip bombs).
 """
 
 from __future__ import annotations
@@ -10,18 +11,22 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import stat
 import struct
 import zipfile
 from collections.abc import Iterable, Iterator
 from itertools import groupby
-from typing import NamedTuple
 
 import fsspec
 import numpy as np
 
 from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.dataset import limits
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.inflate import InflateError, Inflater
+from imagenet_sketch_tools.dataset.members import Member, ZipEntry, entry
+from imagenet_sketch_tools.dataset.remote import TailFirst
+from imagenet_sketch_tools.dataset.spans import Spans
 from imagenet_sketch_tools.dataset.zipdir import Directory, read_directory
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -29,42 +34,6 @@ SKIPPED_NAMES = {"Thumbs.db", "__MACOSX"}
 LOCAL_HEADER = struct.Struct("<4s22xHH")
 # A local header is at most this long: its fixed part, then a name and an extra field of up to 64 KiB each.
 MAX_LOCAL_HEADER = LOCAL_HEADER.size + 2 * 0xFFFF
-# Members closer than this are fetched in one read rather than two.
-MAX_GAP = 1 << 20
-# No single read is longer than this (unless one member alone is): memory follows this cap, not the zip's layout.
-MAX_READ = 64 << 20
-# No image is this large; a member announcing more is corrupt or a zip bomb, refused before anything is allocated.
-MAX_MEMBER_SIZE = 256 << 20
-# JPEG and PNG barely deflate; beyond this ratio (past a small size any image may reach) a member is a bomb.
-MAX_RATIO = 100
-RATIO_FLOOR = 8 << 20
-
-
-# Named tuples, not dataclasses: the release lists 50,889 members, and a frozen dataclass costs ~3 us to make
-# where a named tuple costs well under one (0.16 s against 0.03 s of the listing, on the path to streaming's
-# first example).
-class ZipEntry(NamedTuple):
-    """Where a member's bytes lie in the zip: its local header offset and the offset where the next begins."""
-
-    offset: int
-    end: int
-    compress_type: int
-    compress_size: int
-    file_size: int
-    crc: int
-
-
-class Member(NamedTuple):
-    """One image: `path` is `<wnid>/<file name>`, the name it is stored under."""
-
-    path: str
-    wnid: str
-    where: ZipEntry | str  # a ZipEntry in a zip, a file path in a folder
-    source_name: str
-
-    @property
-    def label(self) -> int:
-        return label_of_wnid()[self.wnid]
 
 
 # The release's own form of a member name: checked by one match, it needs none of the general checks below
@@ -119,7 +88,30 @@ def open_archive(location: str) -> ZipArchive | FolderArchive:
                 f"source '{location}' does not exist; give the path of ImageNet-Sketch.zip, "
                 "its extracted folder, or a URL"
             )
+        # A device or a FIFO never ends (/dev/zero) or blocks the open itself: refused before it is opened.
+        if not stat.S_ISREG(os.stat(location).st_mode):
+            raise UserError(
+                f"source '{location}' is not a regular file or a folder (a device, a FIFO or a socket); give the "
+                "path of ImageNet-Sketch.zip, its extracted folder, or a URL"
+            )
     return ZipArchive(location)
+
+
+def file_inside(path: str, root: str, shown: str) -> str:
+    """`path` with its links resolved, if that is a file inside the (resolved) folder `root`.
+
+    A link out of the folder (`n01440764/sketch_1.JPEG -> /etc/passwd`) would put a file the user never meant
+    to share into the dataset: it is refused, naming `shown`, as is a dangling link.
+    """
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, root]) != root:
+        raise UserError(
+            f"'{shown}' is a link to '{real}', outside the folder '{root}'; refusing to read it: "
+            "put the file itself in the folder, or remove the link"
+        )
+    if not os.path.exists(real):
+        raise UserError(f"'{shown}' is a link to '{real}', which does not exist; remove it or fix it")
+    return real
 
 
 def by_class(members: Iterable[Member]) -> list[list[Member]]:
@@ -155,6 +147,7 @@ class FolderArchive:
 
     def members(self) -> list[Member]:
         found = []
+        root = os.path.realpath(self.location)
         for directory, subdirectories, files in os.walk(self.location):
             subdirectories.sort()
             for file_name in files:
@@ -162,15 +155,30 @@ class FolderArchive:
                 relative = os.path.relpath(file_path, self.location).replace(os.sep, "/")
                 path = image_path(relative)
                 if path is not None:
-                    found.append(Member(path, path.split("/")[0], file_path, relative))
+                    real = file_inside(file_path, root, relative)
+                    found.append(Member(path, path.split("/")[0], real, relative))
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
         for member in members:
-            with open(member.where, "rb") as file:
-                yield member, file.read()
+            yield member, self._read_file(member)
 
-    def read_contiguous(self, members: list[Member]) -> tuple[np.ndarray, np.ndarray]:
+    def _read_file(self, member: Member) -> bytes:
+        # No link is followed at the last step: the path was resolved when listed, and must still be that file.
+        # (A FIFO blocks this open until written to, as a stalled network mount would; Ctrl-C still ends it.)
+        descriptor = os.open(_file_of(member), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(descriptor, "rb") as file:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode) or status.st_size > limits.MAX_MEMBER_SIZE:
+                raise UserError(
+                    f"'{member.source_name}' in '{self.location}' is not an image file (a device, a FIFO, or "
+                    f"{status.st_size:,} bytes); remove it from the folder"
+                )
+            return file.read(status.st_size)  # what it held when opened, however it grows
+
+    def read_contiguous(self, members: list[Member], most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if most is not None:
+            _refuse_large_class(members, sum(os.stat(_file_of(member)).st_size for member in members), most)
         contents = [content for _, content in self.read(members)]
         offsets = np.zeros(len(contents) + 1, np.int64)
         np.cumsum([len(content) for content in contents], out=offsets[1:])
@@ -180,61 +188,18 @@ class FolderArchive:
         pass
 
 
-class TailFirst:
-    """A remote file whose last TAIL bytes are fetched in one request, the first time a read lands there.
-
-    Finding a zip's directory takes three small reads near its end (end record, ZIP64 locator, the directory
-    itself); served from one fetched tail they cost one round trip instead of three, and none more when the
-    directory fits in the tail. Reads elsewhere go to the file as they are.
-    """
-
-    TAIL = 1 << 16
-
-    def __init__(self, file):
-        self._file = file
-        self.size = file.size
-        # A small zip's tail is a sixteenth of it: streaming its first class should not fetch most of the file.
-        self._tail_start = max(0, self.size - min(self.TAIL, max(self.size // 16, 1024)))
-        self._tail: bytes | None = None
-        self._position = 0
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._position = {0: 0, 1: self._position, 2: self.size}[whence] + offset
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def read(self, length: int = -1) -> bytes:
-        end = self.size if length is None or length < 0 else min(self.size, self._position + length)
-        if self._position >= self._tail_start:
-            if self._tail is None:
-                self._file.seek(self._tail_start)
-                self._tail = self._file.read(self.size - self._tail_start)
-            content = self._tail[self._position - self._tail_start : end - self._tail_start]
-        else:
-            self._file.seek(self._position)
-            content = self._file.read(end - self._position)
-        self._position += len(content)
-        return content
-
-    def seekable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class ZipArchive:
     """A zip read by random access; `location` is a local path or any fsspec URL (http(s)://, hf://)."""
 
     def __init__(self, location: str):
         self.location = location
         self._inflater = Inflater()
+        self._spans = Spans()
         try:
             if is_remote(location):
                 # No read-ahead cache: each class is one exact range request, the directory a few small ones.
-                self._file = TailFirst(fsspec.open(location, "rb", cache_type="none").open())
+                filesystem, path = fsspec.core.url_to_fs(location)
+                self._file = TailFirst(filesystem.open(path, "rb", cache_type="none"))
             else:
                 self._file = open(location, "rb")
         except FileNotFoundError:
@@ -254,79 +219,88 @@ class ZipArchive:
             ) from None
         listed = directory.entries if isinstance(directory, Directory) else directory.infolist()
         infos = sorted(listed, key=lambda info: info.header_offset)
+        # Everything a zip bomb could hide behind is refused here, from the directory alone: nothing is inflated yet.
+        limits.check_disjoint(infos, directory.start_dir, self.location)
         # A member's bytes end where the next member (or, for the last, the central directory) begins, and never
         # past its longest possible header and its compressed size: bytes no member claims are not read.
         ends = [info.header_offset for info in infos[1:]] + [directory.start_dir]
-        found = []
+        found, announced = [], 0
         for info, end in zip(infos, ends):
             path = image_path(info.filename)
             if path is None:
                 continue
-            if info.file_size > RATIO_FLOOR or info.compress_size > RATIO_FLOOR:  # the rest cannot be absurd
-                _refuse_absurd_sizes(info, self.location)
+            limits.check_member(info, self.location)
+            announced += info.file_size
             end = min(end, info.header_offset + MAX_LOCAL_HEADER + info.compress_size)
-            entry = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
-            found.append(Member(path, path.split("/")[0], entry, info.filename))
+            place = ZipEntry(info.header_offset, end, info.compress_type, info.compress_size, info.file_size, info.CRC)
+            found.append(Member(path, path.split("/")[0], place, info.filename))
+        limits.check_total(announced, self._file.seek(0, 2), self.location)
+        self._spans.know(found)
         return _refuse_duplicates(sorted(found, key=lambda member: sort_key(member.path)), self.location)
 
     def read(self, members: Iterable[Member]) -> Iterator[tuple[Member, bytes]]:
-        """The members' decompressed bytes, in the order given."""
+        """The members' decompressed bytes, in the order given, inflated one by one as their bytes are read:
+        memory holds one read span and whatever members the zip stores before those asked first."""
         members = list(members)
-        content, offsets = self.read_contiguous(members)
-        for member, start, end in zip(members, offsets[:-1], offsets[1:]):
-            yield member, content[start:end].tobytes()
+        inflated: dict[str, np.ndarray] = {}
+        waiting = iter(members)
+        next_member = next(waiting, None)
+        for member, blob, start in self._spans.raw(members, self):
+            inflated[member.path] = np.empty(entry(member).file_size, np.uint8)
+            self._inflate(member, blob, start, inflated[member.path], 0)
+            while next_member is not None and next_member.path in inflated:
+                yield next_member, inflated.pop(next_member.path).tobytes()
+                next_member = next(waiting, None)
 
-    def read_contiguous(self, members: list[Member]) -> tuple[np.ndarray, np.ndarray]:
+    def read_contiguous(self, members: list[Member], most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The members' decompressed bytes back to back in one array, in the order given, and their n + 1 offsets.
 
         Each member is inflated straight into its place (no bytes object per member, nothing copied after), from
-        one read per run of neighbouring members; the array is what the builder hands Arrow as it is.
+        one read per run of neighbouring members; the array is what the builder hands Arrow as it is. Its size is
+        what the members announce, refused past `most` before it is allocated; none inflates past its own.
         """
         offsets = np.zeros(len(members) + 1, np.int64)
-        np.cumsum([member.where.file_size for member in members], out=offsets[1:])
+        np.cumsum([entry(member).file_size for member in members], out=offsets[1:])
+        if most is not None:
+            _refuse_large_class(members, int(offsets[-1]), most)
         content = np.empty(int(offsets[-1]), np.uint8)
         place = {member.path: int(offset) for member, offset in zip(members, offsets)}
-        for run in _runs(sorted(members, key=lambda member: member.where.offset)):
-            self._read_run(run, content, place)
-        return content, offsets
-
-    def _read_run(self, run: list[Member], content: np.ndarray, place: dict[str, int]) -> None:
-        # A function of its own so the span is freed before the next is read: one span in memory at a time.
-        start = run[0].where.offset
-        blob = np.frombuffer(self._read_span(start, max(member.where.end for member in run)), np.uint8)
-        for member in run:
+        for member, blob, start in self._spans.raw(members, self):
             self._inflate(member, blob, start, content, place[member.path])
+        return content, offsets
 
     def _inflate(self, member: Member, blob: np.ndarray, blob_start: int, content: np.ndarray, at: int) -> None:
         """Inflate one member from the span `blob` (read from `blob_start`) into `content[at:]`, CRC-checked."""
-        entry, name, location = member.where, member.source_name, self.location
-        header_at = entry.offset - blob_start
+        where, name, location = entry(member), member.source_name, self.location
+        header_at = where.offset - blob_start
         header = blob[header_at : header_at + LOCAL_HEADER.size].tobytes()
         if len(header) < LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
             raise UserError(f"'{location}' is truncated or corrupt at member '{name}'; download it again")
         _, name_length, extra_length = LOCAL_HEADER.unpack(header)
         data_start = header_at + LOCAL_HEADER.size + name_length + extra_length
-        data = blob[data_start : data_start + entry.compress_size]
-        if len(data) < entry.compress_size:
+        if blob_start + data_start + where.compress_size > where.end:  # its data would run into the next member
+            raise UserError(f"member '{name}' of '{location}' overlaps the next; the archive is corrupt or hostile")
+        data = blob[data_start : data_start + where.compress_size]
+        if len(data) < where.compress_size:
             raise UserError(f"'{location}' is truncated inside member '{name}'; download it again")
-        if entry.compress_type == zipfile.ZIP_STORED:
-            if entry.compress_size != entry.file_size:
+        if where.compress_type == zipfile.ZIP_STORED:
+            if where.compress_size != where.file_size:
                 raise UserError(f"member '{name}' of '{location}' is corrupt (stored sizes differ)")
-            content[at : at + entry.file_size] = data
-        elif entry.compress_type == zipfile.ZIP_DEFLATED:
+            content[at : at + where.file_size] = data
+        elif where.compress_type == zipfile.ZIP_DEFLATED:
             try:
-                self._inflater.inflate_into(data, content, at, entry.file_size)
+                self._inflater.inflate_into(data, content, at, where.file_size)
             except InflateError as error:
                 raise UserError(f"member '{name}' of '{location}' is corrupt ({error})") from None
         else:
             raise UserError(
-                f"member '{name}' uses zip compression method {entry.compress_type}; "
+                f"member '{name}' uses zip compression method {where.compress_type}; "
                 "only stored and deflated members are supported"
             )
-        if self._inflater.crc32(content, at, entry.file_size) != entry.crc:
+        if self._inflater.crc32(content, at, where.file_size) != where.crc:
             raise UserError(f"member '{name}' of '{location}' is corrupt (CRC mismatch)")
 
-    def _read_span(self, start: int, end: int) -> bytes:
+    def read_span(self, start: int, end: int) -> bytes:
         try:
             self._file.seek(start)
             return self._file.read(end - start)
@@ -351,25 +325,16 @@ def _refuse_duplicates(members: list[Member], location: str) -> list[Member]:
     return members
 
 
-def _refuse_absurd_sizes(info: zipfile.ZipInfo, location: str) -> None:
-    """Refuse a member whose announced sizes no image has, before a buffer of that size is allocated."""
-    size, compressed = info.file_size, info.compress_size
-    if max(size, compressed) > MAX_MEMBER_SIZE or size > max(RATIO_FLOOR, MAX_RATIO * compressed):
+def _file_of(member: Member) -> str:
+    """A folder member's file (a zip's members have a place in the zip instead, and never come here)."""
+    where = member.where
+    assert isinstance(where, str), "a zip member has no file of its own"
+    return where
+
+
+def _refuse_large_class(members: list[Member], size: int, most: int) -> None:
+    if size > most:
         raise UserError(
-            f"member '{info.filename}' of '{location}' announces {size:,} bytes from {compressed:,} compressed, "
-            "which no image has; the archive is corrupt or hostile: get it again from a trusted source"
+            f"class {members[0].wnid} holds {size:,} bytes of images, more than {most:,}; the archive is corrupt "
+            "or hostile, or the class must be split"
         )
-
-
-def _runs(members: list[Member]) -> Iterator[list[Member]]:
-    """Members (sorted by offset) in runs read at once: neighbours closer than MAX_GAP, spanning at most MAX_READ."""
-    run: list[Member] = []
-    for member in members:
-        if run and (
-            member.where.offset - run[-1].where.end > MAX_GAP or member.where.end - run[0].where.offset > MAX_READ
-        ):
-            yield run
-            run = []
-        run.append(member)
-    if run:
-        yield run

@@ -60,8 +60,8 @@ class Inflater:
 
     def inflate_into(self, data: np.ndarray, out: np.ndarray, at: int, size: int) -> None:
         """Inflate raw DEFLATE `data` into `out[at:at + size]`; InflateError unless it is exactly `size` bytes."""
-        if self._decompressor is None:
-            inflated = zlib.decompressobj(-15).decompress(data, size + 1)  # one byte more tells it is too long
+        if self._decompressor is None or self._library is None:
+            inflated = zlib.decompressobj(-15).decompress(data.data, size + 1)  # one byte more tells it is too long
             if len(inflated) != size:
                 raise InflateError(f"inflates to {len(inflated):,} bytes, not {size:,}")
             out[at : at + size] = np.frombuffer(inflated, np.uint8)
@@ -76,11 +76,11 @@ class Inflater:
 
     def crc32(self, out: np.ndarray, at: int, size: int) -> int:
         if self._library is None:
-            return zlib.crc32(out[at : at + size])
+            return zlib.crc32(out[at : at + size].data)
         return self._library.libdeflate_crc32(0, out.ctypes.data + at, size)
 
     def close(self) -> None:
-        if self._decompressor:
+        if self._decompressor and self._library:
             self._library.libdeflate_free_decompressor(self._decompressor)
             self._decompressor = None
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.dataset.archive import FolderArchive, Member, ZipArchive
+from imagenet_sketch_tools.dataset.archive import FolderArchive, ZipArchive
+from imagenet_sketch_tools.dataset.members import Member
 
 # How datasets stores an Image feature: the file's bytes and its path.
 IMAGE_STORAGE = pa.struct({"bytes": pa.binary(), "path": pa.string()})
@@ -19,9 +19,7 @@ def class_table(reader: ZipArchive | FolderArchive, members: list[Member]) -> pa
 
     The images are inflated into one buffer that becomes the Arrow column as it is: no copy per image.
     """
-    content, offsets = reader.read_contiguous(members)
-    if offsets[-1] > MAX_CLASS_BYTES:
-        raise UserError(f"class {members[0].wnid} holds {offsets[-1]:,} bytes of images, more than 2 GiB")
+    content, offsets = reader.read_contiguous(members, most=MAX_CLASS_BYTES)
     images = pa.Array.from_buffers(
         pa.binary(), len(members), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(content)]
     )

@@ -71,8 +71,9 @@ class Features:
     path: str
     sha256: str
     status: str
-    hashes: np.ndarray | None = None  # (4, 64) bool, one row per TRANSFORMS entry
-    thumbs: np.ndarray | None = None  # (4, THUMB*THUMB) float, centred, unit norm
+    # (4, 64) bool and (4, THUMB*THUMB) float (centred, unit norm), one row per TRANSFORMS entry; no rows unless ok
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros((0, 64), bool))
+    thumbs: np.ndarray = field(default_factory=lambda: np.zeros((0, THUMB * THUMB)))
 
 
 @dataclass
@@ -167,7 +168,9 @@ def audit_class(images: list[tuple[str, bytes]], first_of_sha: dict[str, str]) -
     return rows, summary
 
 
-def row(path: str, kind: str, of_path: str = "", transform: str = "", distance: int | str = "", corr="") -> dict:
+def row(
+    path: str, kind: str, of_path: str = "", transform: str = "", distance: int | str = "", corr: float | str = ""
+) -> dict:
     correlation = f"{corr:.4f}" if isinstance(corr, float) else corr
     return dict(zip(COLUMNS, (path, kind, of_path, transform, distance, correlation)))
 

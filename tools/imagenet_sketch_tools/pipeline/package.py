@@ -14,7 +14,7 @@ from pathlib import Path
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import write_atomically
-from imagenet_sketch_tools.dataset.archive import image_path
+from imagenet_sketch_tools.dataset.archive import file_inside, image_path
 from imagenet_sketch_tools.dataset.zipwriter import TOP_FOLDER, write_zip
 
 
@@ -24,6 +24,7 @@ def folder_members(folder: str | os.PathLike) -> list[tuple[str, Path]]:
     if not folder.is_dir():
         raise UserError(f"'{folder}' is not a folder; give augment's output folder (DIR/<wnid>/sketch_<n>.JPEG)")
     root = folder / TOP_FOLDER if (folder / TOP_FOLDER).is_dir() else folder
+    real_folder = os.path.realpath(folder)
     members = []
     for class_dir in sorted(root.iterdir()):
         if not class_dir.is_dir() or class_dir.name.startswith("."):
@@ -34,7 +35,9 @@ def folder_members(folder: str | os.PathLike) -> list[tuple[str, Path]]:
             # image_path skips what is not an image and names a class folder that is not a wnid.
             member = image_path(f"{class_dir.name}/{path.name}") if path.is_file() else None
             if member is not None:
-                members.append((f"{TOP_FOLDER}/{member}", path))
+                # A link is packaged as the file it points to, and only if that file is inside the folder.
+                real = file_inside(str(path), real_folder, str(path.relative_to(folder)))
+                members.append((f"{TOP_FOLDER}/{member}", Path(real)))
     if not members:
         raise UserError(f"no images under '{folder}'; expected DIR/<wnid>/<file> or DIR/{TOP_FOLDER}/<wnid>/<file>")
     return members
