@@ -116,7 +116,7 @@ def snapshot_date() -> str:
 
 
 def _bundled(name: str) -> str:
-    return resources.files(__package__).joinpath(FOLDER, name).read_text(encoding="utf-8")
+    return (resources.files("imagenet_sketch_tools.dataset") / FOLDER / name).read_text(encoding="utf-8")
 
 
 def _number(text: str | None) -> float | None:
