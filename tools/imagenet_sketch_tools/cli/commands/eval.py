@@ -16,7 +16,7 @@ from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "eval",
-        help="top-1/top-5 of ImageNet classifiers on the sketches: results.csv, predictions, leaderboard.md",
+        help="top-1/top-5 of ImageNet classifiers: results.csv, leaderboard.md",
         description="MODEL is timm:NAME (or a bare timm name), torchvision:NAME[:WEIGHTS], hf:REPO, "
         "open_clip:ARCH[:PRETRAINED] or python:MODULE:FUNCTION.",
     )
