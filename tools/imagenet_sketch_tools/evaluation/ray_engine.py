@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.fs
 
 from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.common.streams import dropping_lines
 from imagenet_sketch_tools.evaluation.data import PackageSource, is_package, paths_of
 from imagenet_sketch_tools.evaluation.job import Computed, Job, Settings
 from imagenet_sketch_tools.evaluation.metrics import RunningTop1
@@ -32,6 +33,13 @@ from imagenet_sketch_tools.evaluation.outputs import MISTAKES_SHOWN
 from imagenet_sketch_tools.evaluation.spec import TOP, LoadOptions, Model, Spec, Weights
 
 INSTALL = "pip install 'imagenet-sketch[ray]'"
+# Ray's own lines that tell a user of this command nothing, silenced for the session (their warnings and errors
+# otherwise shown; a failed run is still our one-line error): the notice that a cluster started here uses token
+# authentication, and Ray Data's "Progress bars disabled" (ours shows images/s and the running top-1)
+QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup", "ray.data._internal.progress")
+# The driver's C++ core worker writes an error line to stderr for every actor pool, since Ray Data puts the
+# actors' constructor arguments in the object store and restarts actors (ray-project/ray#53727): that line only
+RESTART_NOTICE = ("core_worker.cc", "has constructor arguments in the object store and max_restarts")
 
 
 @dataclass(frozen=True)
@@ -67,14 +75,30 @@ def connected(options: RayOptions) -> Iterator[float]:
         arguments = {"address": options.address}
     else:
         arguments = {"include_dashboard": False, **options.init}
+    with quiet_ray():
+        try:
+            ray.init(logging_level=logging.WARNING, configure_logging=True, **arguments)
+        except ConnectionError as error:
+            raise UserError(f"cannot join the Ray cluster at {options.address}: {error}") from error
+        try:
+            yield time.perf_counter() - started
+        finally:
+            ray.shutdown()
+
+
+@contextmanager
+def quiet_ray() -> Iterator[None]:
+    """Ray's noise silenced (QUIET_LOGGERS, RESTART_NOTICE) for the session, restored after."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
-        ray.init(logging_level=logging.WARNING, configure_logging=True, **arguments)
-    except ConnectionError as error:
-        raise UserError(f"cannot join the Ray cluster at {options.address}: {error}") from error
-    try:
-        yield time.perf_counter() - started
+        with dropping_lines(RESTART_NOTICE):
+            yield
     finally:
-        ray.shutdown()
+        for logger, saved in zip(loggers, levels):
+            logger.setLevel(saved)
 
 
 def check_source(source: object) -> str:
@@ -88,7 +112,7 @@ def check_source(source: object) -> str:
     return str(source)
 
 
-def check_room(options: RayOptions, cpus: float, where: str) -> None:
+def check_room(options: RayOptions, cpus: float) -> None:
     """Refuse an actor pool that takes every CPU of the cluster: Ray Data's read tasks would then wait for a CPU
     forever and the run would hang without a word (seen with 2 actors on 2 CPUs). One CPU stays for reading."""
     if options.actors * options.cpus_per_actor <= cpus - 1:
@@ -97,13 +121,20 @@ def check_room(options: RayOptions, cpus: float, where: str) -> None:
     fits = f"use --actors {most} or fewer" if most >= 1 else "no actor fits beside the reading"
     raise UserError(
         f"--actors {options.actors} with {options.cpus_per_actor:g} CPU each leaves no CPU for reading the shards "
-        f"on {where} of {cpus:g} CPUs; {fits}, or use a bigger cluster"
+        f"on a cluster of {cpus:g} CPUs; {fits}, or use a bigger cluster"
     )
 
 
-def local_cpus(options: RayOptions) -> float:
-    """The CPUs of the cluster `ray.init` would start here: its num_cpus argument, else this machine's."""
-    return float(options.init.get("num_cpus") or os.cpu_count() or 1)
+def known_cpus(options: RayOptions) -> float | None:
+    """The cluster's CPUs when known before connecting: the one this process is connected to already, or the one
+    `ray.init` would start here (its num_cpus argument, else this machine's); None for a cluster to join."""
+    import ray  # require_ray() has found it
+
+    if ray.is_initialized():
+        return float(ray.cluster_resources().get("CPU", 0))
+    if options.address is None:
+        return float(options.init.get("num_cpus") or os.cpu_count() or 1)
+    return None
 
 
 def worker_paths() -> list[str]:
@@ -176,8 +207,9 @@ class RayEngine:
             raise UserError("--engine ray takes model specs (e.g. timm:resnet50), not model objects")
         check_source(source)
         require_ray()
-        if options.address is None:  # a cluster started here: its CPUs are known before it starts
-            check_room(options, local_cpus(options), "this machine's cluster")
+        cpus = known_cpus(options)
+        if cpus is not None:  # checked before any cluster starts; a cluster joined by --address, once joined
+            check_room(options, cpus)
 
     def open_rows(self, source: object, settings: Settings) -> PackageSource:
         return PackageSource(check_source(source))
@@ -187,8 +219,7 @@ class RayEngine:
         with connected(self.options) as seconds:
             import ray  # connected() has required it
 
-            where = f"the cluster at {self.options.address}" if self.options.address else "the cluster"
-            check_room(self.options, ray.cluster_resources().get("CPU", 0), where)
+            check_room(self.options, ray.cluster_resources().get("CPU", 0))
             yield seconds
 
     def run(self, job: Job[PackageSource]) -> Computed:
