@@ -56,13 +56,15 @@ def test_an_unreachable_hub_is_one_whole_line_saying_what_to_do(coded_zip, tmp_p
 
 
 def test_a_missing_checkpoint_is_not_a_file(tmp_path, capfd):
-    code, _, error = eval_cli(capfd, "timm:test_resnet", "--sample", "--checkpoint", tmp_path / "nope.pth")
+    out = ["-o", tmp_path / "out"]
+    code, _, error = eval_cli(capfd, "timm:test_resnet", "--sample", *out, "--checkpoint", tmp_path / "nope.pth")
     assert code == 1 and error == f"{ERROR}--checkpoint '{tmp_path / 'nope.pth'}' is not a file"
 
 
 def test_a_checkpoint_of_another_model_names_the_keys_that_do_not_fit(tmp_path, capfd):
     torch.save(timm.create_model("test_vit", pretrained=False).state_dict(), tmp_path / "vit.pth")
-    code, _, error = eval_cli(capfd, "timm:test_resnet", "--sample", "--checkpoint", tmp_path / "vit.pth")
+    out = ["-o", tmp_path / "out"]
+    code, _, error = eval_cli(capfd, "timm:test_resnet", "--sample", *out, "--checkpoint", tmp_path / "vit.pth")
     assert code == 1 and "does not fit timm:test_resnet: " in error
     assert "missing key(s) (conv1.0.weight, " in error and "unexpected key(s) (cls_token, " in error
 
@@ -73,8 +75,8 @@ def test_a_checkpoint_of_another_model_names_the_keys_that_do_not_fit(tmp_path, 
 
 def test_checkpoint_and_no_pretrained_are_a_one_line_error_as_any_other(tmp_path, capfd):
     torch.save(timm.create_model("test_resnet").state_dict(), tmp_path / "r.pth")
-    code, out, error = eval_cli(capfd, "timm:test_resnet", "--sample", "--checkpoint", tmp_path / "r.pth",
-                                "--no-pretrained")  # fmt: skip
+    code, out, error = eval_cli(capfd, "timm:test_resnet", "--sample", "-o", tmp_path / "out", "--checkpoint",
+                                tmp_path / "r.pth", "--no-pretrained")  # fmt: skip
     assert code == 1 and error.startswith(f"{ERROR}--checkpoint and --no-pretrained exclude each other")
     assert "usage:" not in out
 

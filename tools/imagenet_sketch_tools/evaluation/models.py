@@ -169,8 +169,8 @@ def timm_pretrained_cfg(spec: Spec):
 
 
 def closest_timm_names(name: str) -> str:
-    """ "; did you mean a, b or c?" from the names timm knows (with a tag: its pretrained names), or "" if none
-    is close."""
+    """The closest names timm knows (with a tag: its pretrained names) as an error's end, "; did you mean a, b
+    or c?"; else where to look."""
     timm = require("timm")
     known = timm.list_models(pretrained=True) if "." in name else timm.list_models()
     close = difflib.get_close_matches(name, known, n=SUGGESTED)
