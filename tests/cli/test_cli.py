@@ -82,7 +82,7 @@ def test_info_on_the_sample(tmp_path, capsys):
         "  image: Image",
         "  label: ClassLabel (1000 classes)",
         "  wnid: Value (string)",
-        "31 rows: not the full release (50,889 rows; 50,858 fewer)",
+        "31 rows: the sample (a few classes; the full release has 50,889 rows)",
         "6 of 1000 classes have images; per class: min 3 (n03710637), median 4, max 12 (n01440764)",
         "994 classes have no images",
     ]
@@ -104,7 +104,7 @@ def test_verify_the_sample_reports_its_black_image_and_passes(tmp_path, capsys):
     assert out.splitlines() == [
         "all black: n03085013/sketch_3.JPEG (every pixel 0; kept, the release has such images)",
         "decoded 31 of 31 images; 0 unreadable, 1 all black",
-        "31 rows: not the full release (50,889 rows; 50,858 fewer)",
+        "31 rows: the sample (a few classes; the full release has 50,889 rows)",
     ]
     assert "decoding" in err and "31/31" in err  # the progress bar
 
@@ -373,3 +373,18 @@ def test_ctrl_c_just_after_the_unfinished_folder_is_made(tmp_path, sample_zip):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert_interrupted_cleanly(result.returncode, result.stderr, cache)
+
+
+def test_the_top_level_help_lists_every_command_on_one_line(capsys, monkeypatch):
+    from imagenet_sketch_tools.cli.main import COMMANDS
+
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps at the terminal's width
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "evaluate ImageNet models" in " ".join(lines[:4])
+    for name in COMMANDS:
+        [line] = [line for line in lines if line.split()[:1] == [name]]
+        index = lines.index(line)
+        assert len(line.split()) > 2 and not lines[index + 1].startswith(" " * 14)  # its help, not wrapped

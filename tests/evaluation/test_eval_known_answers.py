@@ -80,8 +80,8 @@ def test_results_csv_leaderboard_and_mistakes_follow_their_formats(coded_zip, tm
     assert "on 16 images of 5 classes (all 16 images)" in summary
     lines = (out / "results.csv").read_text().splitlines()
     assert lines == [
-        "model,top1,top1_err,top5,top5_err,param_count,img_size,crop_pct,interpolation",
-        f"{KNOWN},31.250,68.750,75.000,25.000,0.00,32,1.000,bilinear",
+        "model,top1,top1_err,top5,top5_err,param_count,img_size,crop_pct,interpolation,imagenet_top1",
+        f"{KNOWN},31.250,68.750,75.000,25.000,0.00,32,1.000,bilinear,",  # not in timm's ImageNet-1k results
     ]
     leaderboard = (out / "leaderboard.md").read_text()
     assert "| Method | Backbone | Top 1 | Top 5 |" in leaderboard

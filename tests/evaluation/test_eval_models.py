@@ -147,9 +147,14 @@ def test_python_model_without_a_data_config_gets_timms_224_defaults(tmp_path):
     "spec, message",
     [
         ("pytorch:resnet50", "unknown library 'pytorch'; use one of timm, torchvision, hf, open_clip, python"),
-        ("open_clip:ViT-B-32", "needs the form open_clip:ARCH:PRETRAINED"),
+        (
+            "open_clip:ViT-B-32",
+            "open_clip:ViT-B-32 names no pretrained weights: give a tag as in open_clip:ViT-B-32:TAG",
+        ),
         ("python:known_answer_model", "needs the form python:MODULE:FUNCTION"),
         ("timm:no_such_net", "timm has no model 'no_such_net'"),
+        ("timm:resnet81", "timm has no model 'resnet81'; did you mean resnet18, "),
+        ("timm:resnet18.a1_in1", "timm has no model 'resnet18.a1_in1'; did you mean resnet18.a1_in1k, "),
         ("torchvision:resnet18:NOPE", "resnet18 has no weights 'NOPE'; it has IMAGENET1K_V1"),
         ("python:known_answer_model:missing", "'known_answer_model' has no function 'missing'"),
         ("python:no_such_module_here:f", "cannot import 'no_such_module_here'"),

@@ -31,8 +31,11 @@ def test_the_readme_command_gives_every_output(tmp_path, capfd, monkeypatch):
     with open(tmp_path / "eval" / "results.csv", newline="") as file:
         [row] = list(csv.DictReader(file))
     assert (row["model"], row["param_count"], row["img_size"], row["crop_pct"]) == (
-        "resnet18-random-init", "11.69", "224", "0.950"
-    )  # fmt: skip
+        "resnet18-random-init",
+        "11.69",
+        "288",
+        "1.000",
+    )  # fmt: skip  (timm's validate.py default: resnet18's test size and crop)
     assert pq.read_table(folder / "predictions.parquet").num_rows == 31
     with Image.open(folder / "mistakes.png") as sheet:
         assert sheet.format == "PNG"

@@ -31,7 +31,11 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="ImageNet-Sketch: build, inspect, download, export.")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="ImageNet-Sketch: build, inspect, download and export the dataset, "
+        "rebuild it with the authors' pipeline, and evaluate ImageNet models on it.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.commands.{name}").add_to(commands)

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,9 @@ from imagenet_sketch_tools.evaluation.data import RowSource, select
 from imagenet_sketch_tools.evaluation.job import Computed, Engine, Job, Settings, validate
 from imagenet_sketch_tools.evaluation.local_engine import LocalEngine
 from imagenet_sketch_tools.evaluation.metrics import Scores, score
-from imagenet_sketch_tools.evaluation.models import from_module
+from imagenet_sketch_tools.evaluation.models import from_module, result_name
 from imagenet_sketch_tools.evaluation.partial import PARTIAL
 from imagenet_sketch_tools.evaluation.spec import (
-    LIBRARY_FAMILIES,
-    RANDOM_INIT,
     Described,
     Loaded,
     Model,
@@ -54,6 +53,7 @@ class Result:
     seconds: float = 0.0
     computed: int = 0  # images run through the model now (not resumed, not already finished)
     reused: bool = False  # already finished: read back, not run
+    reference: str = ""  # the --reference row it was compared with (or why none), as the summary line says
 
     @property
     def model(self) -> str:
@@ -74,6 +74,8 @@ class Result:
             f"on {s.images:,} images of {len(s.per_class)} classes ({self.selection})",
         ]
         parts.extend(self.notes)
+        if self.reference:
+            parts.append(self.reference)
         if self.unreadable:
             parts.append(f"{len(self.unreadable)} unreadable image(s) left out (--skip-unreadable)")
         if self.reused:
@@ -102,6 +104,8 @@ def evaluate(
     reference: str | None = None,
     progress: bool = False,
     cache_dir: str | None = None,
+    use_train_size: bool = False,
+    templates: str = "openai",
     engine: Engine | None = None,
 ) -> Result:
     """Score one model: a spec such as `timm:resnet50.tv_in1k`, a `spec.Loaded`, or a torch module giving 1000
@@ -111,7 +115,8 @@ def evaluate(
     return evaluate_models(
         [as_model(model, name, data_config)], source, weights=weights, output=output, batch_size=batch_size,
         workers=workers, device=device, amp=amp, limit=limit, classes=classes, skip_unreadable=skip_unreadable,
-        force=force, reference=reference, progress=progress, cache_dir=cache_dir, engine=engine,
+        force=force, reference=reference, progress=progress, cache_dir=cache_dir, use_train_size=use_train_size,
+        templates=templates, engine=engine,
     )[0]  # fmt: skip
 
 
@@ -132,13 +137,16 @@ def evaluate_models(
     reference: str | None = None,
     progress: bool = False,
     cache_dir: str | None = None,
+    use_train_size: bool = False,
+    templates: str = "openai",
     engine: Engine | None = None,
 ) -> list[Result]:
     """Score each model (as `evaluate` takes them) on the same rows; one Result per model, in order."""
     settings = Settings(
         output=None if output is None else Path(output), batch_size=batch_size, workers=workers, device=device,
         amp=amp, limit=limit, classes=None if classes is None else tuple(classes), skip_unreadable=skip_unreadable,
-        force=force, reference=reference, progress=progress, cache_dir=cache_dir,
+        force=force, reference=reference, progress=progress, cache_dir=cache_dir, use_train_size=use_train_size,
+        templates=templates,
     )  # fmt: skip
     engine, weights = engine or LocalEngine(), weights or Weights()
     chosen = [as_model(model) for model in models]  # a bad spec fails before anything is read
@@ -147,16 +155,23 @@ def evaluate_models(
     rows = engine.open_rows(source, settings)
     meta = rows.meta()
     selected, selection = select(meta, settings.limit, settings.classes)
+    jobs = [
+        Job(model, weights, rows, meta, selected, settings, folder_for(model, weights, settings)) for model in chosen
+    ]
     results = []
-    with engine.session():
-        for model in chosen:
-            job = Job(model, weights, rows, meta, selected, settings, folder=Path())  # evaluate_one sets the folder
-            result = evaluate_one(job, selection, engine)
+    # models already finished need no engine: a cluster is not even started when every one of them is
+    pending = any(finished_run(job) is None for job in jobs)
+    with engine.session() if pending else nullcontext():
+        for job in jobs:  # one at a time: a model given twice is read back the second time
+            result = reusable(job, selection) or evaluate_one(job, selection, engine)
             results.append(result)
             if settings.output is not None:
                 row = outputs.results_row(result.described, result.scores)
                 rows_written = outputs.update_results(settings.output, [row], known)
                 outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
+            if known is not None and settings.reference is not None:
+                row = outputs.results_row(result.described, result.scores)
+                result.reference = outputs.reference_summary(row, known, settings.reference)
     return results
 
 
@@ -173,33 +188,46 @@ def as_model(model: Any, name: str | None = None, data_config: dict | None = Non
     return from_module(model, name, data_config)
 
 
-def folder_for(model: Model, weights: Weights, output: Path) -> Path:
-    """The model's folder, named from what the user asked for (a spec's resolved name needs the model loaded)."""
-    if isinstance(model, Loaded):
-        return output / outputs.folder_name(model.name)
-    name = model.name if model.family == "timm" else model.text
-    random = model.family in LIBRARY_FAMILIES and not weights.pretrained and not weights.checkpoint
-    return output / outputs.folder_name(name + (RANDOM_INIT if random else ""))
+def folder_for(model: Model, weights: Weights, settings: Settings) -> Path:
+    """The model's folder in the output: its results.csv name (`models.result_name`, known before it is loaded)
+    made a folder name; an empty path without an output (`evaluate_one` runs it in a scratch folder)."""
+    if settings.output is None:
+        return Path()
+    name = model.name if isinstance(model, Loaded) else result_name(model, weights)
+    return settings.output / outputs.folder_name(name)
+
+
+def wanted_identity(job: Job) -> dict:
+    return {**job.identity(), "skip_unreadable": job.settings.skip_unreadable}
+
+
+def finished_run(job: Job) -> dict | None:
+    """The job's run.json when its folder holds a finished run made under the same identity (not with `force`,
+    not without an output folder); None when it must run."""
+    if job.settings.output is None or job.settings.force:
+        return None
+    finished = read_run(job.folder)
+    return finished if finished and finished.get("identity") == wanted_identity(job) else None
+
+
+def reusable(job: Job, selection: str) -> Result | None:
+    """The job's finished result, read back, or None when it must run."""
+    finished = finished_run(job)
+    return None if finished is None else reread(job.folder, finished, selection)
 
 
 def evaluate_one(job: Job, selection: str, engine: Engine) -> Result:
-    """One model's result: read back if finished, else run by `engine` and (with an output folder) written."""
-    settings = job.settings
-    if settings.output is None:
+    """One model run by `engine` and, with an output folder, written there (`reusable` found no finished run)."""
+    if job.settings.output is None:
         with tempfile.TemporaryDirectory(prefix="imagenet-sketch-eval-") as scratch:  # the engine's saved batches
             return run_job(replace(job, folder=Path(scratch)), selection, engine, keep=False)
-    folder = folder_for(job.model, job.weights, settings.output)
-    job = replace(job, folder=folder)
-    wanted = {**job.identity(), "skip_unreadable": settings.skip_unreadable}
-    finished = read_run(folder)
-    if finished and not settings.force and finished.get("identity") == wanted:
-        return reread(folder, finished, selection)
+    folder = job.folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
     result = run_job(job, selection, engine, keep=True)
     outputs.write_per_class(folder, result.scores)
     outputs.write_predictions(folder, result.predictions)
-    write_run(folder, result, wanted)  # last: its presence says the folder is complete
+    write_run(folder, result, wanted_identity(job))  # last: its presence says the folder is complete
     shutil.rmtree(folder / PARTIAL, ignore_errors=True)
     return result
 

@@ -1,7 +1,8 @@
-"""open_clip zero-shot (`open_clip:ARCH:PRETRAINED`): the image tower scored against one embedding per class,
-the mean of the normalised text embeddings of CLIP's 80 prompt templates filled with the curated class names
-(both shipped as data files: our `crane` / `crane2` table names are not prompt text), renormalised, as
-open_clip's `build_zero_shot_classifier` computes it. Class embeddings are cached per model.
+"""open_clip zero-shot (`open_clip:ARCH[:PRETRAINED]`): the image tower scored against one embedding per class,
+the mean of the normalised text embeddings of CLIP's 80 prompt templates (or, with templates "simple", open_clip's
+7 `SIMPLE_IMAGENET_TEMPLATES`) filled with the curated class names (shipped as data files: our `crane` / `crane2`
+table names are not prompt text), renormalised, as open_clip's `build_zero_shot_classifier` computes it. Class
+embeddings are cached per model and template set, a seeded random init's too.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import io
 import os
 from importlib import resources
 
+from tqdm.auto import tqdm
+
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import cache_folder, write_atomically
 from imagenet_sketch_tools.dataset.classes import class_table
+from imagenet_sketch_tools.evaluation.fetching import fetched
 from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
-from imagenet_sketch_tools.evaluation.spec import Loaded, Spec, Weights, param_count, require, unreachable
+from imagenet_sketch_tools.evaluation.spec import TEMPLATES, Loaded, Spec, Weights, param_count, require, short
 
 NAMES_FILE = "imagenet1k_clip_names.tsv"
 TEMPLATES_FILE = "imagenet1k_clip_templates.txt"
@@ -38,52 +42,65 @@ def prompt_names() -> tuple[str, ...]:
     return tuple(name for _, name in rows)
 
 
-@functools.cache
-def templates() -> tuple[str, ...]:
-    """CLIP's 80 ImageNet prompt templates, `{}` standing for the class name."""
+def templates(kind: str = "openai") -> tuple[str, ...]:
+    """The prompt templates, `{}` standing for the class name: CLIP's 80 ImageNet ones ("openai"), or the
+    7-template subset CLIP's authors also published, as open_clip ships it ("simple")."""
+    if kind == "simple":
+        open_clip = require("open_clip")
+        return tuple(template("{}") for template in open_clip.SIMPLE_IMAGENET_TEMPLATES)
+    if kind != "openai":
+        raise UserError(f"--templates {kind!r} is not one of {', '.join(TEMPLATES)}")
     return tuple(line for line in _package_text(TEMPLATES_FILE).splitlines() if line)
 
 
-def class_embeddings(clip, tokenizer, names, prompts, device="cpu"):
+def class_embeddings(clip, tokenizer, names, prompts, device="cpu", progress: bool = False):
     """(embed_dim, classes): per class, the mean of its normalised prompt embeddings, normalised again."""
     import torch  # the eval extra: reached only once open_clip (which needs it) is loaded
     import torch.nn.functional as F  # as torch above
 
     columns = []
-    with torch.inference_mode():
+    # 1000 classes x 80 prompts through the text tower take minutes on a CPU: say so
+    bar = tqdm(
+        total=len(names), desc=f"prompt embeddings ({len(prompts)} per class)", unit="class", disable=not progress
+    )
+    with torch.inference_mode(), bar:
         for start in range(0, len(names), CLASSES_PER_STEP):
             chunk = names[start : start + CLASSES_PER_STEP]
             texts = tokenizer([template.format(name) for name in chunk for template in prompts]).to(device)
             embedded = F.normalize(clip.encode_text(texts).float(), dim=-1)
             mean = embedded.reshape(len(chunk), len(prompts), -1).mean(dim=1)
             columns.append(F.normalize(mean, dim=-1).T)
+            bar.update(len(chunk))
     return torch.cat(columns, dim=1)
 
 
-def cache_key(arch: str, pretrained_id: str) -> str:
+def cache_key(arch: str, weights_id: str, prompts: tuple[str, ...]) -> str:
     open_clip = require("open_clip")
-    material = "\n".join([arch, pretrained_id, open_clip.__version__, *prompt_names(), *templates()])
+    material = "\n".join([arch, weights_id, open_clip.__version__, *prompt_names(), *prompts])
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
-def pretrained_identity(pretrained: str | None) -> str:
-    """A cache identity for the weights: a local file by path, size and time (a retrained file is new)."""
+def weights_identity(pretrained: str | None) -> str:
+    """A cache identity for the weights: a local file by path, size and time (a retrained file is new); a tag; a
+    random init by the torch version that drew it (models.load seeds it, so it is the same every run)."""
     if pretrained and os.path.isfile(pretrained):
         status = os.stat(pretrained)
         return f"file:{os.path.abspath(pretrained)}:{status.st_size}:{status.st_mtime_ns}"
+    if pretrained is None:
+        torch = require("torch")
+        return f"random-init:seed0:torch{torch.__version__}"
     return f"tag:{pretrained}"
 
 
-def cached_class_embeddings(clip, tokenizer, arch: str, pretrained: str | None):
+def cached_class_embeddings(clip, tokenizer, arch: str, pretrained: str | None, kind: str, progress: bool = False):
     """Class embeddings from the cache, else computed once and stored (80,000 prompts are slow on a CPU)."""
     import torch  # the eval extra: reached only once open_clip (which needs it) is loaded
 
-    if pretrained is None:  # a random init (seeded by models.load): not worth a cache entry
-        return class_embeddings(clip, tokenizer, prompt_names(), templates())
-    path = cache_folder() / "eval" / "clip" / f"{cache_key(arch, pretrained_identity(pretrained))}.pt"
+    prompts = templates(kind)
+    path = cache_folder() / "eval" / "clip" / f"{cache_key(arch, weights_identity(pretrained), prompts)}.pt"
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=True)
-    weights = class_embeddings(clip, tokenizer, prompt_names(), templates())
+    weights = class_embeddings(clip, tokenizer, prompt_names(), prompts, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(weights, buffer)
@@ -109,30 +126,43 @@ def zero_shot_module(clip, classifier):
     return ZeroShot()
 
 
-def load_open_clip(spec: Spec, weights: Weights, architecture_only: bool = False) -> Loaded:
+def load_open_clip(
+    spec: Spec, weights: Weights, kind: str = "openai", architecture_only: bool = False, progress: bool = False
+) -> Loaded:
     open_clip = require("open_clip")
     arch = spec.name
     if arch not in open_clip.list_models():
         raise UserError(f"open_clip has no model '{arch}'; see open_clip.list_models()")
+    if weights.from_library and not spec.extra:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
+        raise UserError(
+            f"{spec.text} names no pretrained weights: give a tag as in open_clip:{arch}:TAG (it has {tags}), "
+            "or pass --checkpoint FILE or --no-pretrained"
+        )
     pretrained = None if architecture_only else weights.checkpoint or (spec.extra if weights.pretrained else None)
-    try:
-        clip, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
-    except Exception as error:
-        if pretrained and not weights.checkpoint:
-            raise unreachable(spec, error) from error
-        if weights.checkpoint:
-            raise UserError(f"--checkpoint '{weights.checkpoint}' does not fit {spec.text}: {error}") from error
-        raise
+    create = lambda: open_clip.create_model_and_transforms(arch, pretrained=pretrained)  # noqa: E731
+    if weights.from_library and not architecture_only:
+        clip, _, preprocess = fetched(spec, create)
+    else:
+        try:
+            clip, _, preprocess = create()
+        except Exception as error:
+            if not weights.checkpoint:
+                raise
+            raise UserError(
+                f"--checkpoint '{weights.checkpoint}' does not fit {spec.text}: {short(str(error))}"
+            ) from error
     clip.eval()
     tokenizer = open_clip.get_tokenizer(arch)
     # the architecture alone needs no class embeddings: its name, size and input geometry are the image tower's
-    classifier = None if architecture_only else cached_class_embeddings(clip, tokenizer, arch, pretrained)
+    classifier = None
+    if not architecture_only:
+        classifier = cached_class_embeddings(clip, tokenizer, arch, pretrained, kind, progress)
     config = open_clip.get_model_preprocess_cfg(clip)
     size = config.get("size", 224)
     size = size[-1] if isinstance(size, (tuple, list)) else size
-    name = spec.text if weights.pretrained or weights.checkpoint else f"open_clip:{arch}"
     return Loaded(
-        name=name,
+        name=spec.text,  # load() names it by models.result_name
         backbone=arch,
         module=clip if classifier is None else zero_shot_module(clip, classifier),
         preprocess=TensorPreprocess(preprocess),
@@ -140,4 +170,5 @@ def load_open_clip(spec: Spec, weights: Weights, architecture_only: bool = False
         img_size=int(size),
         crop_pct=1.0,  # open_clip resizes the short side to the input size and center-crops it
         interpolation=str(config.get("interpolation", "bicubic")),
+        notes=[f"{len(templates(kind))} prompt templates ({kind})"] if kind != "openai" else [],
     )

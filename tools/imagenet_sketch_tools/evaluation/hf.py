@@ -8,12 +8,14 @@ scoring a model whose outputs are other classes would give a number that means n
 
 from __future__ import annotations
 
+import os
 import re
 
 from PIL import Image
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.classes import class_table
+from imagenet_sketch_tools.evaluation.fetching import fetched
 from imagenet_sketch_tools.evaluation.preprocess import TensorPreprocess
 from imagenet_sketch_tools.evaluation.spec import (
     NUM_CLASSES,
@@ -23,9 +25,10 @@ from imagenet_sketch_tools.evaluation.spec import (
     load_state,
     param_count,
     require,
-    unreachable,
+    short,
 )
 
+CONVNEXT_NO_CROP = 384  # ConvNext's processors warp to this size and above instead of cropping
 BACKGROUND = {"background", "none", "unknown", "other", "0", "label_0"}
 
 
@@ -84,21 +87,28 @@ def processor_transform(processor):
 
 def load_hf(spec: Spec, weights: Weights, architecture_only: bool = False) -> Loaded:
     transformers = require("transformers")
-    try:
+
+    def from_repo():
         processor = transformers.AutoImageProcessor.from_pretrained(spec.name)
         if weights.from_library and not architecture_only:
-            model = transformers.AutoModelForImageClassification.from_pretrained(spec.name)
-        else:
-            config = transformers.AutoConfig.from_pretrained(spec.name)
-            model = transformers.AutoModelForImageClassification.from_config(config)
-    except (OSError, ValueError) as error:
-        raise unreachable(spec, error) from error
+            return processor, transformers.AutoModelForImageClassification.from_pretrained(spec.name)
+        config = transformers.AutoConfig.from_pretrained(spec.name)
+        return processor, transformers.AutoModelForImageClassification.from_config(config)
+
+    # a hub repo's processor and config are fetched even for a random init; a local folder is read as it is
+    if not os.path.isdir(spec.name):
+        processor, model = fetched(spec, from_repo)
+    else:
+        try:
+            processor, model = from_repo()
+        except (OSError, ValueError) as error:
+            raise UserError(f"{spec.name} is not a folder saved by save_pretrained ({short(str(error))})") from error
     if weights.checkpoint and not architecture_only:
         load_state(model, weights.checkpoint, spec)
     offset = label_offset(model.config.id2label)
     size, crop_pct = processor_geometry(processor)
     return Loaded(
-        name=spec.text,
+        name=spec.text,  # load() names it by models.result_name
         backbone=getattr(model.config, "model_type", "transformers"),
         module=classifier_module(model, offset),
         preprocess=TensorPreprocess(processor_transform(processor)),
@@ -111,12 +121,21 @@ def load_hf(spec: Spec, weights: Weights, architecture_only: bool = False) -> Lo
 
 
 def processor_geometry(processor) -> tuple[int, float]:
-    """(input side, crop_pct) as timm's results name them, from the processor's size and crop_size."""
-    crop = getattr(processor, "crop_size", None) if getattr(processor, "do_center_crop", False) else None
+    """(input side, crop_pct) as timm's results name them, from what the processor does: a center crop of
+    `crop_size` after resizing to `size`; ConvNext's processors (a `crop_pct`, `size` a shortest edge under 384, no
+    `do_center_crop`) resize the short side to shortest_edge / crop_pct and crop shortest_edge; else a plain
+    resize to `size`, no crop."""
     size = getattr(processor, "size", None)
-    side = _field(crop, "height") or _field(size, "height") or _field(size, "shortest_edge") or 224
-    resized = _field(size, "shortest_edge") or _field(size, "height") or side
-    return int(side), round(side / resized, 3) if crop else 1.0
+    shortest = _field(size, "shortest_edge")
+    if getattr(processor, "do_center_crop", False):
+        crop = getattr(processor, "crop_size", None)
+        side = _field(crop, "height") or shortest or _field(size, "height") or 224
+        resized = shortest or _field(size, "height") or side
+        return int(side), round(side / resized, 3)
+    crop_pct = getattr(processor, "crop_pct", None)
+    if crop_pct and shortest and shortest < CONVNEXT_NO_CROP:
+        return int(shortest), round(float(crop_pct), 3)
+    return int(shortest or _field(size, "height") or 224), 1.0
 
 
 def _field(size, key: str):

@@ -21,7 +21,7 @@ import numpy as np
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.evaluation.data import Meta, RowSource
 from imagenet_sketch_tools.evaluation.identity import identity
-from imagenet_sketch_tools.evaluation.spec import Described, Model, Weights
+from imagenet_sketch_tools.evaluation.spec import TEMPLATES, Described, LoadOptions, Model, Weights
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 R = TypeVar("R", bound=RowSource)  # the rows an engine reads: any source locally, a package's shards on Ray
@@ -43,6 +43,12 @@ class Settings:
     reference: str | None = None
     progress: bool = False
     cache_dir: str | None = None  # the datasets cache, where an archive source is prepared
+    use_train_size: bool = False  # timm models: the train-size data config, not validate.py's test-size default
+    templates: str = "openai"  # open_clip models: CLIP's 80 prompt templates, or "simple" (7)
+
+    @property
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(self.use_train_size, self.templates, self.progress)
 
     def validate(self) -> None:
         """One-line UserErrors for values no engine can run with."""
@@ -54,6 +60,8 @@ class Settings:
             raise UserError(f"--limit must be at least 1, not {self.limit}")
         if self.device not in DEVICES:
             raise UserError(f"--device {self.device!r} is not one of {', '.join(DEVICES)}")
+        if self.templates not in TEMPLATES:
+            raise UserError(f"--templates {self.templates!r} is not one of {', '.join(TEMPLATES)}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,8 @@ class Job(Generic[R]):
             "source": self.rows.identity,
             "rows": hashlib.sha256(self.selected.tobytes()).hexdigest()[:16],
             "amp": self.settings.amp,
+            "use_train_size": self.settings.use_train_size,
+            "templates": self.settings.templates,
         }
 
 

@@ -38,7 +38,7 @@ class LocalEngine:
             shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True, exist_ok=True)
         write_json(partial / BATCHES_FILE, batches_identity)
-        loaded = job.model if isinstance(job.model, Loaded) else load(job.model, job.weights)
+        loaded = job.model if isinstance(job.model, Loaded) else load(job.model, job.weights, job.settings.load_options)
         mistakes, computed = self.run_batches(loaded, job, partial)
         done_rows, top5, prob, unreadable = collect_partial(partial, len(job.selected), job.settings.batch_size)
         return Computed(loaded.description(), done_rows, top5, prob, unreadable, computed, mistakes.contents)

@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import write_atomically
 from imagenet_sketch_tools.common.sheet import describe, draw_sheet, write_png
+from imagenet_sketch_tools.dataset import published
 from imagenet_sketch_tools.dataset.classes import class_table
 from imagenet_sketch_tools.evaluation.metrics import Scores
 from imagenet_sketch_tools.evaluation.spec import TOP, Described
@@ -28,7 +28,9 @@ PREDICTIONS = "predictions.parquet"
 LEADERBOARD = "leaderboard.md"
 # the order timm's validate.py writes and its published results-*.csv files use
 TIMM_COLUMNS = ["model", "top1", "top1_err", "top5", "top5_err", "param_count", "img_size", "crop_pct", "interpolation"]
+IMAGENET_COLUMN = "imagenet_top1"  # the model's published ImageNet-1k top-1 at the size it ran at (timm's files)
 REFERENCE_COLUMNS = ["top1_ref", "top1_ref_diff", "top5_ref", "top5_ref_diff"]
+Reference = dict[published.Key, published.Result]
 MISTAKES_SHOWN = 16
 
 
@@ -60,47 +62,77 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(file))
 
 
-def read_reference(path: str) -> dict[str, dict]:
-    """A CSV in timm's results format (e.g. results-sketch.csv): model -> row."""
-    try:
-        rows = read_csv(Path(path))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise UserError(f"--reference '{path}' cannot be read as CSV ({error})") from error
-    if not rows or not {"model", "top1", "top5"} <= set(rows[0]):
-        raise UserError(f"--reference '{path}' is not a results CSV with model, top1 and top5 columns")
-    return {row["model"]: row for row in rows}
+def read_reference(reference: str) -> Reference:
+    """`--reference`: "timm" (the bundled snapshot of timm's results-sketch.csv) or a results CSV in either
+    column order, keyed by (model, img_size) as timm's own scripts key them."""
+    return published.read_reference(reference)
 
 
-def with_reference(row: dict, reference: dict[str, dict]) -> dict:
+def reference_row(row: dict, reference: Reference) -> published.Result | None:
+    """The reference's row for results.csv's `row`: the same model at the same img_size, never another size."""
+    return reference.get((row["model"], int(row["img_size"])))
+
+
+def with_reference(row: dict, reference: Reference) -> dict:
     """`row` plus the published top-1/top-5 and our difference to them (ours minus theirs); blank if absent."""
-    published = reference.get(row["model"])
-    if published is None:
+    theirs = reference_row(row, reference)
+    if theirs is None:
         return {**row, **dict.fromkeys(REFERENCE_COLUMNS, "")}
     extra = {}
-    for metric in ("top1", "top5"):
-        theirs = float(published[metric])
-        extra[f"{metric}_ref"] = f"{theirs:.3f}"
-        extra[f"{metric}_ref_diff"] = f"{float(row[metric]) - theirs:+.3f}"
+    for metric, value in (("top1", theirs.top1), ("top5", theirs.top5)):
+        extra[f"{metric}_ref"] = f"{value:.3f}"
+        extra[f"{metric}_ref_diff"] = f"{float(row[metric]) - value:+.3f}"
     return {**row, **extra}
 
 
-def update_results(directory: Path, rows: list[dict], reference: dict[str, dict] | None = None) -> list[dict]:
+def with_imagenet_top1(row: dict) -> dict:
+    """`row` plus the model's ImageNet-1k top-1 at its img_size from timm's bundled results; blank if unknown."""
+    top1 = published.imagenet_top1(row["model"], int(row["img_size"]))
+    return {**row, IMAGENET_COLUMN: "" if top1 is None else f"{top1:.3f}"}
+
+
+def reference_summary(row: dict, reference: Reference, name: str) -> str:
+    """What the summary line says of the reference: the row compared with, or why there is none."""
+    where = f"timm's published results (snapshot {published.snapshot_date()})" if name == published.BUNDLED else name
+    theirs = reference_row(row, reference)
+    if theirs is not None:
+        return (
+            f"vs {where} row {theirs.model} at {theirs.img_size}: top-1 {float(row['top1']) - theirs.top1:+.3f}, "
+            f"top-5 {float(row['top5']) - theirs.top5:+.3f}"
+        )
+    sizes = sorted(size for model, size in reference if model == row["model"])
+    other = f" (it has {', '.join(map(str, sizes))} only)" if sizes else ""
+    return f"{where} has no row of {row['model']} at {row['img_size']}{other}"
+
+
+def update_results(directory: Path, rows: list[dict], reference: Reference | None = None) -> list[dict]:
     """Replace or add `rows` in results.csv (one row per model), sorted by top-1 as timm's files are."""
     path = directory / RESULTS
     by_model = {row["model"]: row for row in read_csv(path)}
     for row in rows:
         by_model[row["model"]] = row
-    merged = list(by_model.values())
+    merged = [
+        with_imagenet_top1({key: row[key] for key in TIMM_COLUMNS}) | reference_columns(row)
+        for row in by_model.values()
+    ]
     if reference is not None:
-        merged = [with_reference({key: row[key] for key in TIMM_COLUMNS}, reference) for row in merged]
+        merged = [
+            with_reference({key: row[key] for key in [*TIMM_COLUMNS, IMAGENET_COLUMN]}, reference) for row in merged
+        ]
     merged.sort(key=lambda row: -float(row["top1"]))
-    columns = TIMM_COLUMNS + [column for column in REFERENCE_COLUMNS if any(column in row for row in merged)]
+    columns = [*TIMM_COLUMNS, IMAGENET_COLUMN]
+    columns += [column for column in REFERENCE_COLUMNS if any(column in row for row in merged)]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(merged)
     write_atomically(path, buffer.getvalue())
     return merged
+
+
+def reference_columns(row: dict) -> dict:
+    """The reference columns an earlier run wrote for `row` (kept when this run gives no --reference)."""
+    return {column: row[column] for column in REFERENCE_COLUMNS if column in row}
 
 
 def write_per_class(folder: Path, scores: Scores) -> None:

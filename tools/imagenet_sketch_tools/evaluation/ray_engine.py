@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,14 +24,22 @@ import pyarrow as pa
 import pyarrow.fs
 
 from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.common.streams import dropping_lines
 from imagenet_sketch_tools.evaluation.data import PackageSource, is_package, paths_of
 from imagenet_sketch_tools.evaluation.job import Computed, Job, Settings
 from imagenet_sketch_tools.evaluation.metrics import RunningTop1
 from imagenet_sketch_tools.evaluation.models import describe, load
 from imagenet_sketch_tools.evaluation.outputs import MISTAKES_SHOWN
-from imagenet_sketch_tools.evaluation.spec import TOP, Model, Spec, Weights
+from imagenet_sketch_tools.evaluation.spec import TOP, LoadOptions, Model, Spec, Weights
 
 INSTALL = "pip install 'imagenet-sketch[ray]'"
+# Ray's own lines that tell a user of this command nothing, silenced for the session (their warnings and errors
+# otherwise shown; a failed run is still our one-line error): the notice that a cluster started here uses token
+# authentication, and Ray Data's "Progress bars disabled" (ours shows images/s and the running top-1)
+QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup", "ray.data._internal.progress")
+# The driver's C++ core worker writes an error line to stderr for every actor pool, since Ray Data puts the
+# actors' constructor arguments in the object store and restarts actors (ray-project/ray#53727): that line only
+RESTART_NOTICE = ("core_worker.cc", "has constructor arguments in the object store and max_restarts")
 
 
 @dataclass(frozen=True)
@@ -67,14 +75,30 @@ def connected(options: RayOptions) -> Iterator[float]:
         arguments = {"address": options.address}
     else:
         arguments = {"include_dashboard": False, **options.init}
+    with quiet_ray():
+        try:
+            ray.init(logging_level=logging.WARNING, configure_logging=True, **arguments)
+        except ConnectionError as error:
+            raise UserError(f"cannot join the Ray cluster at {options.address}: {error}") from error
+        try:
+            yield time.perf_counter() - started
+        finally:
+            ray.shutdown()
+
+
+@contextmanager
+def quiet_ray() -> Iterator[None]:
+    """Ray's noise silenced (QUIET_LOGGERS, RESTART_NOTICE) for the session, restored after."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
-        ray.init(logging_level=logging.WARNING, configure_logging=True, **arguments)
-    except ConnectionError as error:
-        raise UserError(f"cannot join the Ray cluster at {options.address}: {error}") from error
-    try:
-        yield time.perf_counter() - started
+        with dropping_lines(RESTART_NOTICE):
+            yield
     finally:
-        ray.shutdown()
+        for logger, saved in zip(loggers, levels):
+            logger.setLevel(saved)
 
 
 def check_source(source: object) -> str:
@@ -88,18 +112,29 @@ def check_source(source: object) -> str:
     return str(source)
 
 
-def check_room(options: RayOptions) -> None:
+def check_room(options: RayOptions, cpus: float) -> None:
     """Refuse an actor pool that takes every CPU of the cluster: Ray Data's read tasks would then wait for a CPU
-    forever and the run would hang without a word (seen with 2 actors on 2 CPUs)."""
-    import ray  # connected() has required it
+    forever and the run would hang without a word (seen with 2 actors on 2 CPUs). One CPU stays for reading."""
+    if options.actors * options.cpus_per_actor <= cpus - 1:
+        return
+    most = int((cpus - 1) // options.cpus_per_actor)
+    fits = f"use --actors {most} or fewer" if most >= 1 else "no actor fits beside the reading"
+    raise UserError(
+        f"--actors {options.actors} with {options.cpus_per_actor:g} CPU each leaves no CPU for reading the shards "
+        f"on a cluster of {cpus:g} CPUs; {fits}, or use a bigger cluster"
+    )
 
-    cpus = ray.cluster_resources().get("CPU", 0)
-    if options.actors * options.cpus_per_actor > cpus - 1:
-        most = int((cpus - 1) // options.cpus_per_actor)
-        raise UserError(
-            f"--actors {options.actors} with {options.cpus_per_actor:g} CPU each leaves no CPU for reading the shards "
-            f"on a cluster of {cpus:g} CPUs; use --actors {max(most, 1)} or fewer, or a bigger cluster"
-        )
+
+def known_cpus(options: RayOptions) -> float | None:
+    """The cluster's CPUs when known before connecting: the one this process is connected to already, or the one
+    `ray.init` would start here (its num_cpus argument, else this machine's); None for a cluster to join."""
+    import ray  # require_ray() has found it
+
+    if ray.is_initialized():
+        return float(ray.cluster_resources().get("CPU", 0))
+    if options.address is None:
+        return float(options.init.get("num_cpus") or os.cpu_count() or 1)
+    return None
 
 
 def worker_paths() -> list[str]:
@@ -112,7 +147,7 @@ def worker_paths() -> list[str]:
 class Predictor:
     """A Ray Data actor: the model, loaded once, and its predictions for each batch of rows it is given."""
 
-    def __init__(self, spec: Spec, weights: Weights, device: str, amp: bool, paths: list[str]):
+    def __init__(self, spec: Spec, weights: Weights, options: LoadOptions, device: str, amp: bool, paths: list[str]):
         for path in reversed(paths):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -123,7 +158,7 @@ class Predictor:
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
         torch.set_num_threads(max(1, int(cpus)))  # the CPUs Ray gave this actor, not the whole machine's
-        loaded = load(spec, weights)
+        loaded = load(spec, weights, options)
         self.device = batches.pick_device(device)
         self.module, self.preprocess, self.amp = batches.prepare(loaded.module, self.device), loaded.preprocess, amp
 
@@ -172,6 +207,9 @@ class RayEngine:
             raise UserError("--engine ray takes model specs (e.g. timm:resnet50), not model objects")
         check_source(source)
         require_ray()
+        cpus = known_cpus(options)
+        if cpus is not None:  # checked before any cluster starts; a cluster joined by --address, once joined
+            check_room(options, cpus)
 
     def open_rows(self, source: object, settings: Settings) -> PackageSource:
         return PackageSource(check_source(source))
@@ -179,13 +217,15 @@ class RayEngine:
     @contextmanager
     def session(self) -> Iterator[float]:
         with connected(self.options) as seconds:
-            check_room(self.options)
+            import ray  # connected() has required it
+
+            check_room(self.options, ray.cluster_resources().get("CPU", 0))
             yield seconds
 
     def run(self, job: Job[PackageSource]) -> Computed:
         if not isinstance(job.model, Spec):  # validate() refused it; a type check for the reader and the checker
             raise UserError("--engine ray takes model specs (e.g. timm:resnet50), not model objects")
-        described = describe(job.model, job.weights)
+        described = describe(job.model, job.weights, job.settings.load_options)
         paths = job.meta.paths
         row_of = rows_by_path(paths)
         wanted = None if len(job.selected) == len(paths) else {paths[row] for row in job.selected}
@@ -221,9 +261,17 @@ class RayEngine:
             )
         dataset = dataset.repartition(target_num_rows_per_block=settings.batch_size, strict=True)
         options = self.options
+        options_of_actor = replace(settings.load_options, progress=False)  # an actor's bars go to its log
         return dataset.map_batches(
             Predictor,
-            fn_constructor_args=(job.model, job.weights, settings.device, settings.amp, worker_paths()),
+            fn_constructor_args=(
+                job.model,
+                job.weights,
+                options_of_actor,
+                settings.device,
+                settings.amp,
+                worker_paths(),
+            ),
             batch_size=settings.batch_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=options.actors),

@@ -1,4 +1,4 @@
-"""What a model spec names (`timm:NAME`, `torchvision:NAME[:WEIGHTS]`, `hf:REPO`, `open_clip:ARCH:PRETRAINED`,
+"""What a model spec names (`timm:NAME`, `torchvision:NAME[:WEIGHTS]`, `hf:REPO`, `open_clip:ARCH[:PRETRAINED]`,
 `python:MODULE:FUNCTION`), where its weights come from, and the loaded shape every family gives: a torch module
 with 1000 ImageNet-1k logits and its library's eval preprocessing. Shared by every family's loader.
 """
@@ -17,6 +17,9 @@ EXTRA_OF = {"timm": "eval", "torch": "eval", "torchvision": "eval", "open_clip":
 NUM_CLASSES = 1000
 TOP = 5  # predictions kept per image: top-1 and top-5 are scored from them
 RANDOM_INIT = "-random-init"  # a library model's name without its weights: never passes for the pretrained one
+TEMPLATES = ("openai", "simple")  # open_clip's prompt sets: CLIP's 80 ImageNet templates, or its 7-template subset
+SHOWN_KEYS = 3  # of each kind of mismatch a checkpoint error names
+REASON_CHARS = 200  # of a library's error message quoted in ours (cut at a word)
 # timm's defaults for a 224 model: what a python: model gets when it gives no data config
 DEFAULT_DATA_CONFIG = {
     "input_size": (3, 224, 224),
@@ -48,10 +51,26 @@ class Weights:
     checkpoint: str | None = None
     pretrained: bool = True
 
+    def __post_init__(self):
+        if self.checkpoint and not self.pretrained:
+            raise UserError(
+                "--checkpoint and --no-pretrained exclude each other: a checkpoint gives the weights, "
+                "--no-pretrained a random init; pass one of them"
+            )
+
     @property
     def from_library(self) -> bool:
         """The library's own pretrained weights (fetched from its hub), not a checkpoint or a random init."""
         return self.pretrained and not self.checkpoint
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a spec is turned into a model, beyond its weights (`Settings` holds them for a run)."""
+
+    use_train_size: bool = False  # timm: the train-size data config, not validate.py's default test size
+    templates: str = "openai"  # open_clip: which prompt templates build the zero-shot classifier (TEMPLATES)
+    progress: bool = False  # open_clip: a bar over the prompt embeddings (minutes on a CPU); no effect on results
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,8 @@ Model = Spec | Loaded  # what an engine is given: a spec to load, or a model alr
 
 def parse_spec(text: str) -> Spec:
     """`timm:resnet50.tv_in1k` (a bare name means timm), `torchvision:resnet50[:IMAGENET1K_V2]`, `hf:REPO`,
-    `open_clip:ARCH:PRETRAINED`, `python:MODULE:FUNCTION`; UserError naming the forms otherwise."""
+    `open_clip:ARCH[:PRETRAINED]` (a tag is needed for its pretrained weights only, which `load` checks),
+    `python:MODULE:FUNCTION`; UserError naming the forms otherwise."""
     family, sep, rest = text.partition(":")
     if not sep:
         family, rest = "timm", text
@@ -107,9 +127,8 @@ def parse_spec(text: str) -> Spec:
         extra = extra or None
     if not name:
         raise UserError(f"model '{text}' names no model after '{family}:'")
-    if family in ("open_clip", "python") and not extra:
-        form = "open_clip:ARCH:PRETRAINED" if family == "open_clip" else "python:MODULE:FUNCTION"
-        raise UserError(f"model '{text}' needs the form {form}")
+    if family == "python" and not extra:
+        raise UserError(f"model '{text}' needs the form python:MODULE:FUNCTION")
     if family == "timm" and extra:
         raise UserError(f"model '{text}': a timm name has no ':' part; use a tag as in timm:resnet50.tv_in1k")
     return Spec(family, name, extra)
@@ -128,13 +147,23 @@ def require(module: str):
         raise UserError(f"{top} is not installed; run pip install 'imagenet-sketch[{extra}]'") from error
 
 
-def unreachable(spec: Spec, error: BaseException) -> UserError:
-    """Pretrained weights that cannot be fetched: say why in a few words, and the two ways around it."""
-    reason = " ".join(str(error).split())[:160] or type(error).__name__
+def unreachable(spec: Spec, error: BaseException | str) -> UserError:
+    """Pretrained weights that cannot be fetched: why, in one whole line, and the three ways around it."""
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {short(str(error))}"
+    # torchvision's weights come from download.pytorch.org, the other libraries' from the Hugging Face hub
+    mirror = "" if spec.family == "torchvision" else ", or set HF_ENDPOINT to a hub mirror you can reach"
     return UserError(
-        f"cannot get the pretrained weights of {spec.text} ({type(error).__name__}: {reason}); "
-        "pass --checkpoint FILE (a state dict or .safetensors) or --no-pretrained for a random init"
+        f"cannot get the pretrained weights of {spec.text} ({reason}); pass --checkpoint FILE (a state dict or "
+        f".safetensors) or --no-pretrained for a random init{mirror}"
     )
+
+
+def short(text: str, limit: int = REASON_CHARS) -> str:
+    """`text` on one line, cut at a word (never mid-word) when longer than `limit`."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def read_state_dict(path: str) -> dict:
@@ -161,11 +190,34 @@ def read_state_dict(path: str) -> dict:
 
 
 def load_state(module, path: str, spec: Spec) -> None:
-    try:
-        module.load_state_dict(read_state_dict(path))
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise UserError(f"--checkpoint '{path}' does not fit {spec.text}: {first}") from error
+    """The checkpoint's weights into `module`, or a UserError naming the first keys that do not fit."""
+    state = read_state_dict(path)
+    mismatch = state_mismatch(module.state_dict(), state)
+    if mismatch:
+        raise UserError(f"--checkpoint '{path}' does not fit {spec.text}: {mismatch}")
+    module.load_state_dict(state)
+
+
+def state_mismatch(expected: dict, given: dict) -> str:
+    """The first few missing keys, unexpected keys and shape mismatches of `given` against `expected`; ""
+    when it fits (torch's own message stops at its first line, before any key)."""
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    shapes = [
+        f"{key} {tuple(given[key].shape)} for {tuple(expected[key].shape)}"
+        for key in expected
+        if key in given and tuple(given[key].shape) != tuple(expected[key].shape)
+    ]
+    parts = [
+        f"{len(found)} {what} ({', '.join(found[:SHOWN_KEYS])}{', ...' if len(found) > SHOWN_KEYS else ''})"
+        for what, found in (
+            ("missing key(s)", missing),
+            ("unexpected key(s)", unexpected),
+            ("shape mismatch(es)", shapes),
+        )
+        if found
+    ]
+    return "; ".join(parts)
 
 
 def param_count(module) -> int:

@@ -52,8 +52,10 @@ def class_counts(wnids: Iterable[str]) -> ClassCounts:
     return ClassCounts(dict(Counter(wnids)))
 
 
-def release_line(rows: int) -> str:
-    """How `rows` compares with the published release."""
+def release_line(rows: int, sample: bool = False) -> str:
+    """How `rows` compares with the published release; the sample (`--sample`, asked for) is called the sample."""
+    if sample:
+        return f"{rows:,} rows: the sample (a few classes; the full release has {RELEASE_ROWS:,} rows)"
     if rows == RELEASE_ROWS:
         return f"{rows:,} rows: the full release ({RELEASE_ROWS:,} rows)"
     if rows < RELEASE_ROWS:

@@ -14,7 +14,7 @@ from imagenet_sketch_tools.pipeline.audit import audit, write_report
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "audit",
-        help="find flipped, rotated, copied, black and cross-class duplicate images of an archive",
+        help="find flipped, rotated, copied, black and duplicate images",
         description="Writes CSV (path,kind,of_path,transform,...) and CSV's <stem>_summary.csv (counts per class).",
     )
     parser.add_argument("source", metavar="SOURCE", help="ImageNet-Sketch.zip, its extracted folder, or a zip URL")

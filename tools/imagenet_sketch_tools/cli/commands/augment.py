@@ -12,7 +12,7 @@ from imagenet_sketch_tools.pipeline.augment import DEFAULT_TARGET, augment
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "augment",
-        help="fill each class to the target by flips, 180-degree rotations and copies (the authors' rule)",
+        help="fill each class to the target by flips, rotations and copies",
         description="Originals (sorted by file name, the review's rejects dropped) become <wnid>/sketch_<n>.JPEG; "
         "classes short of the target get hflips, then vflips, then rot180s, then copies, in a cycle.",
     )

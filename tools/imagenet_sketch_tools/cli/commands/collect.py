@@ -11,7 +11,7 @@ from imagenet_sketch_tools.pipeline.search import BACKENDS
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "collect",
-        help="search 'sketch of <class>' (black-and-white) and download the results into OUT_DIR/raw/<wnid>/",
+        help="search the web for 'sketch of <class>' into OUT_DIR/raw/<wnid>/",
         description="Stage 1 of the pipeline. Resumable: run it again to finish; done classes are skipped.",
     )
     parser.add_argument("out_dir", metavar="OUT_DIR", help="the pipeline folder (raw/, manifest.jsonl)")

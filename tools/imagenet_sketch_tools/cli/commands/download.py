@@ -11,7 +11,7 @@ from imagenet_sketch_tools.fetch.download import Expected, default_output
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "download",
-        help="download ImageNet-Sketch.zip, verified against its size and sha256",
+        help="download ImageNet-Sketch.zip, checked by its size and sha256",
         description="Try the mirrors in order (hf, gdrive, kaggle) until one serves the verified archive; "
         "an interrupted download resumes where it stopped.",
     )

@@ -9,16 +9,16 @@ import sys
 from imagenet_sketch_tools.cli.main import PROG
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.evaluation import LocalEngine, RayEngine, RayOptions, evaluate_models
-from imagenet_sketch_tools.evaluation.spec import Weights, parse_spec
+from imagenet_sketch_tools.evaluation.spec import TEMPLATES, Weights, parse_spec
 from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
 
 
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "eval",
-        help="top-1/top-5 of ImageNet classifiers on the sketches: results.csv, predictions, leaderboard.md",
+        help="top-1/top-5 of ImageNet classifiers: results.csv, leaderboard.md",
         description="MODEL is timm:NAME (or a bare timm name), torchvision:NAME[:WEIGHTS], hf:REPO, "
-        "open_clip:ARCH:PRETRAINED or python:MODULE:FUNCTION.",
+        "open_clip:ARCH[:PRETRAINED] or python:MODULE:FUNCTION.",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL", help="e.g. timm:resnet50.tv_in1k")
     where = parser.add_mutually_exclusive_group()
@@ -29,9 +29,20 @@ def add_to(commands) -> None:
     )
     where.add_argument("--sample", action="store_true", help="use the embedded sample archive (a few classes)")
     parser.add_argument("--output", "-o", default="eval", help="folder for the results (default: ./eval)")
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--checkpoint", help="weights to load: a state dict (.pt/.pth) or .safetensors file")
-    weights.add_argument("--no-pretrained", action="store_true", help="random init (no weights fetched)")
+    # not an argparse group: excluding each other is checked by Weights, one line as every other error
+    parser.add_argument("--checkpoint", help="weights to load: a state dict (.pt/.pth) or .safetensors file")
+    parser.add_argument("--no-pretrained", action="store_true", help="random init (no weights fetched)")
+    parser.add_argument(
+        "--use-train-size",
+        action="store_true",
+        help="timm models: the train-size data config (default: the test size and crop timm's validate.py uses)",
+    )
+    parser.add_argument(
+        "--templates",
+        choices=TEMPLATES,
+        default="openai",
+        help="open_clip models: CLIP's 80 prompt templates (openai, default) or its 7-template subset (simple)",
+    )
     parser.add_argument("--batch-size", "-b", type=int, default=64, help="images per batch (default: 64)")
     parser.add_argument("--workers", "-j", type=int, default=None, help="decoding processes (default: min(4, CPUs))")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
@@ -42,7 +53,11 @@ def add_to(commands) -> None:
         "--skip-unreadable", action="store_true", help="leave undecodable images out of every denominator"
     )
     parser.add_argument("--force", action="store_true", help="run models again even if already evaluated")
-    parser.add_argument("--reference", help="a results CSV (e.g. timm's results-sketch.csv) to compare against")
+    parser.add_argument(
+        "--reference",
+        help="'timm' (its published results-sketch.csv, bundled) or a results CSV to compare against, row by "
+        "model and img_size",
+    )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
     ray = parser.add_argument_group("engine", "where the models run (--engine ray: see README, Many models)")
     ray.add_argument(
@@ -75,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     # (threads.py). The command's own choice; the Python API leaves the environment alone.
     prefer_short_spin()
     specs = [parse_spec(text) for text in args.models]  # a typo fails before anything is read
+    weights = Weights(checkpoint=args.checkpoint, pretrained=not args.no_pretrained)
     engine = engine_of(args)
     source = args.source
     if args.sample and args.engine == "ray":
@@ -91,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         results = evaluate_models(
             specs,
             source,
-            weights=Weights(checkpoint=args.checkpoint, pretrained=not args.no_pretrained),
+            weights=weights,
             output=args.output,
             batch_size=args.batch_size,
             workers=args.workers,
@@ -104,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
             reference=args.reference,
             progress=True,
             cache_dir=args.cache_dir,
+            use_train_size=args.use_train_size,
+            templates=args.templates,
             engine=engine,
         )
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ from imagenet_sketch_tools.common.errors import UserError
 
 
 def add_to(commands) -> None:
-    parser = commands.add_parser("export", help="write the hub package: data/*.parquet, README.md, dataset_infos.json")
+    parser = commands.add_parser("export", help="write the hub package: data/*.parquet, README.md, dataset_infos")
     parser.add_argument("--output", required=True, help="new folder to write the package into")
     add_source_arguments(parser)
     parser.add_argument("--max-shard-size", default="500MB", help="largest shard, as push_to_hub (default: 500MB)")

@@ -10,7 +10,7 @@ from imagenet_sketch_tools.inspection.report import class_counts, describe_featu
 
 
 def add_to(commands) -> None:
-    parser = commands.add_parser("info", help="features, row count and images per class (builds first if needed)")
+    parser = commands.add_parser("info", help="features, row count, images per class (builds first if needed)")
     add_source_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     print("features:")
     for name, feature in dataset.features.items():
         print(f"  {name}: {describe_feature(feature)}")
-    print(release_line(dataset.num_rows))
+    print(release_line(dataset.num_rows, sample=args.sample))
     for line in class_counts(dataset.data.column("wnid").to_pylist()).summary():
         print(line)
     print(f"prepared at {os.path.dirname(dataset.cache_files[0]['filename'])}")

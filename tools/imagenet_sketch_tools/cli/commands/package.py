@@ -10,7 +10,7 @@ from imagenet_sketch_tools.pipeline.package import package_folder
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "package",
-        help="write ImageNet-Sketch.zip (sketch/<wnid>/<file>) from a folder, reproducibly",
+        help="write ImageNet-Sketch.zip from a folder, reproducibly",
         description="Sorted members, fixed timestamps: the same images give the same sha256. "
         "Also writes ZIP.sha256 beside the archive.",
     )

@@ -9,9 +9,7 @@ from imagenet_sketch_tools.common.errors import UserError
 
 
 def add_to(commands) -> None:
-    parser = commands.add_parser(
-        "peek", help="contact sheet PNG of a class's first images, read straight from the archive"
-    )
+    parser = commands.add_parser("peek", help="contact sheet PNG of a class's images, read from the archive")
     # With no source, the prepared copy in --cache-dir is read, if there is one (nothing is built).
     add_source_arguments(parser, builds=False)
     which = parser.add_mutually_exclusive_group()

@@ -8,7 +8,7 @@ import argparse
 def add_to(commands) -> None:
     parser = commands.add_parser(
         "review",
-        help="clean the collected images in a local web page; decisions are saved to the manifest as you click",
+        help="clean collected images in a local web page (saved as you click)",
         description="Flags suspicious images (unreadable, black, blank, tiny, duplicates), then serves the review "
         "page on 127.0.0.1. Stop with Ctrl-C; every decision is already saved.",
     )

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         f"decoded {dataset.num_rows - len(unreadable):,} of {dataset.num_rows:,} images; "
         f"{len(unreadable)} unreadable, {len(black)} all black"
     )
-    print(release_line(dataset.num_rows))
+    print(release_line(dataset.num_rows, sample=args.sample))
     if unreadable:
         raise UserError(
             f"{len(unreadable)} of {dataset.num_rows:,} images cannot be decoded (listed above); "
