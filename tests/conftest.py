@@ -1,4 +1,5 @@
-"""Fixtures for every test: isolated caches, archives in the release layout, loopback servers (in support/)."""
+"""Fixtures for every test: isolated caches, archives in the release layout, loopback servers (in support/); and,
+under CI (the environment variable CI set, as .ci/run does), a skipped test fails the run."""
 
 from __future__ import annotations
 
@@ -58,3 +59,14 @@ def hub(monkeypatch):
     yield server
     HfFileSystem.clear_instance_cache()
     server.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """CI installs every extra and chromium, so there a skip means something is missing: the run fails."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if os.environ.get("CI") and skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line("")
+            reporter.write_sep("=", f"CI skips nothing, and {skipped} test(s) skipped: see why below", red=True)

@@ -308,6 +308,7 @@ def assert_interrupted_cleanly(code: int, err: str, cache: Path) -> None:
     assert_nothing_prepared(cache)
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_zip_build(tmp_path, capsys, http_server):
     """The zip is read by ranges from a loopback host that holds the read of the 11th class: the build is then
     always mid-generation, ten classes in, when the interrupt comes (no race with a build that finishes first)."""
@@ -332,6 +333,7 @@ def test_ctrl_c_during_a_zip_build(tmp_path, capsys, http_server):
     assert found.returncode == 0 and "num_rows: 200" in found.stdout, found.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_proc", ["1", "2"])
 def test_ctrl_c_while_a_read_stalls(tmp_path, capsys, num_proc):
     """A folder source whose 11th class holds a FIFO: reading it blocks (as a stalled network mount would),
@@ -356,6 +358,7 @@ def test_ctrl_c_while_a_read_stalls(tmp_path, capsys, num_proc):
     assert stored(cache)[stalled.parent.name + "/sketch_3.JPEG"] == sketch_jpeg(3)
 
 
+@pytest.mark.slow
 def test_ctrl_c_just_after_the_unfinished_folder_is_made(tmp_path, sample_zip):
     """datasets makes `<dir>.incomplete` just before the `try` that removes it: a Ctrl-C landing in between (which
     the polling test above hits now and then) must not leave it. The real SIGINT is sent at exactly that instant."""

@@ -62,6 +62,7 @@ def test_download_rejects_a_malformed_sha256(capsys):
     assert "'abc' is not a sha256 (64 hexadecimal digits)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_download_keeps_nothing_at_the_output_and_the_rerun_resumes(
     http_server, sample_zip, tmp_path, capsys
 ):

@@ -84,6 +84,7 @@ def load_dataset_offline(cache: Path, *config: str) -> int:
     return int(result.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_the_sample_never_stands_in_for_the_release(release_zip, tmp_path, capsys):
     cache = tmp_path / "cache"
     where = ["--cache-dir", str(cache)]

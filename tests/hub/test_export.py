@@ -86,6 +86,7 @@ def test_parquet_reads_without_datasets(tmp_path, built):
     assert sizes == sum(len(row[1]) for row in expected)
 
 
+@pytest.mark.slow
 def test_parallel_export_writes_the_same_bytes(tmp_path, built):
     export.export(built, tmp_path / "one", max_shard_size="40KB", progress=False)
     export.export(built, tmp_path / "two", max_shard_size="40KB", num_proc=2, progress=False)
@@ -162,6 +163,7 @@ sys.exit(main({argv!r}))
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_export_with_two_processes(tmp_path):
     source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
     output, marker = tmp_path / "pkg", tmp_path / "exporting"

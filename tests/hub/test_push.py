@@ -79,6 +79,7 @@ def expected_rows(built) -> list:
     ]
 
 
+@pytest.mark.slow
 def test_push_arrives_byte_identical_and_load_dataset_reads_the_rows(hub, package, tmp_path, capfd):
     directory, built = package
     code, output = push(capfd, directory, "--repo-id", REPO)
@@ -130,6 +131,7 @@ def test_datasets_push_to_hub_of_the_same_data_changes_nothing(hub, package, sou
     assert hub.repos[REPO].branches["main"] == head  # and the card it computed is the one already there
 
 
+@pytest.mark.slow
 def test_files_that_would_break_loading_stop_the_push_unless_deleting_is_asked(hub, package, tmp_path, capfd):
     directory, built = package
     hub._create(REPO, private=False)

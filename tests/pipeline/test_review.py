@@ -218,6 +218,7 @@ def test_a_foreign_host_is_refused_for_every_request(served, collected):
         assert raw_request(url, "GET", "/api/classes", {"Host": host})[0] == 200
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (apt-get install -y chromium)")
 def test_curator_session_in_a_real_browser_is_saved_and_shown_again(served, collected, tmp_path):
     from playwright.sync_api import expect, sync_playwright
@@ -226,6 +227,10 @@ def test_curator_session_in_a_real_browser_is_saved_and_shown_again(served, coll
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
+        # Each wait below is for an event (text on the page); the bound (Playwright's default: 5 s) only ends a hang,
+        # and on a loaded machine a browser can take longer than that to draw what is already sent.
+        page.set_default_timeout(300_000)
+        expect.set_options(timeout=300_000)
         page.goto(url)
         expect(page.locator("#title")).to_contain_text(f"tench, Tinca tinca ({TENCH}), class 1 of 2")
         expect(page.locator("#query")).to_have_text('searched for "sketch of tench"')

@@ -10,6 +10,7 @@ from imagenet_sketch_tools.cli.main import main
 pytest.importorskip("icrawler", reason="the search engine backends need the pipeline extra (icrawler)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "engine, query_part, colour_filter",
     [("bing", "q=sketch of tench", "qft=+filterui:color2-bw"), ("google", "q=sketch+of+tench", "ic%3Agray")],

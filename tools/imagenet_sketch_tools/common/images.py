@@ -24,7 +24,7 @@ BLANK_MAX_STDDEV = 2.0
 
 
 def decode(
-    content: bytes | str | os.PathLike | None, draft: tuple[str, tuple[int, int]] | None = None
+    content: bytes | str | os.PathLike[str] | None, draft: tuple[str, tuple[int, int]] | None = None
 ) -> tuple[Image.Image | None, str | None]:
     """`(image, None)` with the image fully decoded, or `(None, why)` with one line saying why it cannot be.
 
@@ -42,8 +42,10 @@ def decode(
             image.load()
             return image, None
     except Image.UnidentifiedImageError:
-        head = bytes(content[:12]) if isinstance(content, bytes | bytearray | memoryview) else b""
-        size = f"{len(content):,} bytes, starting {head!r}" if head else "not an image file"
+        if isinstance(content, bytes | bytearray | memoryview):
+            size = f"{len(content):,} bytes, starting {bytes(content[:12])!r}"
+        else:
+            size = "not an image file"
         return None, f"not an image Pillow can identify ({size})"
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, bomb errors... for damaged files
         return None, f"{type(error).__name__}: {' '.join(str(error).split())}"
@@ -53,10 +55,7 @@ def is_all_black(image: Image.Image) -> bool:
     """True if every colour channel of every pixel is 0 (alpha, if any, is not looked at)."""
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
-    extrema = image.getextrema()
-    if image.mode == "L":
-        return extrema[1] == 0
-    return all(high == 0 for _, high in extrema)
+    return image.getbbox() is None  # the box around pixels with a non-zero channel; None when there are none
 
 
 def has_zero_mean(image: Image.Image) -> bool:

@@ -9,7 +9,7 @@ CLASS_TABLE = "imagenet1k_classes.tsv"
 @functools.cache
 def class_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The 1000 (wnids, names) in label order, read from the packaged TSV."""
-    text = resources.files(__package__).joinpath(CLASS_TABLE).read_text(encoding="utf-8")
+    text = resources.files("imagenet_sketch_tools.dataset").joinpath(CLASS_TABLE).read_text(encoding="utf-8")
     rows = [line.split("\t") for line in text.splitlines()[1:] if line]
     return tuple(row[0] for row in rows), tuple(row[1] for row in rows)
 

@@ -29,13 +29,16 @@ INFOS_FILE = "dataset_infos.json"
 def card_data(features: datasets.Features, num_examples: int, dataset_size: int, download_size: int) -> DatasetCardData:
     """The card's YAML: descriptive metadata, then dataset_info and configs as push_to_hub writes them."""
     data = DatasetCardData(**CARD_METADATA, size_categories=[size_category(num_examples)])
+    splits = datasets.SplitDict()
+    splits.add(datasets.SplitInfo(name=SPLIT, num_bytes=dataset_size, num_examples=num_examples))
     info = datasets.DatasetInfo(
-        config_name=CONFIG_NAME, features=features, splits=datasets.SplitDict(), download_size=0, dataset_size=0
+        config_name=CONFIG_NAME,
+        features=features,
+        splits=splits,
+        download_size=download_size,
+        dataset_size=dataset_size,
+        size_in_bytes=download_size + dataset_size,
     )
-    info.splits.add(datasets.SplitInfo(name=SPLIT, num_bytes=dataset_size, num_examples=num_examples))
-    info.download_size = download_size
-    info.dataset_size = dataset_size
-    info.size_in_bytes = download_size + dataset_size
     DatasetInfosDict({CONFIG_NAME: info}).to_dataset_card_data(data)
     MetadataConfigs({CONFIG_NAME: {"data_files": [{"split": SPLIT, "path": DATA_FILES}]}}).to_dataset_card_data(data)
     return data

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import datasets
+
 from imagenet_sketch_tools.common.images import decode, is_all_black
 from imagenet_sketch_tools.dataset.classes import class_table
 from imagenet_sketch_tools.dataset.release import RELEASE_ROWS
@@ -63,12 +65,12 @@ def release_line(rows: int, sample: bool = False) -> str:
     return f"{rows:,} rows: more than the release's {RELEASE_ROWS:,} ({rows - RELEASE_ROWS:,} extra)"
 
 
-def describe_feature(feature) -> str:
+def describe_feature(feature: object) -> str:
     """A feature's type in a word or two: `Image`, `ClassLabel (1000 classes)`, `Value (string)`."""
     kind = type(feature).__name__
-    if hasattr(feature, "num_classes"):
-        return f"{kind} ({feature.num_classes} classes)"
-    if hasattr(feature, "dtype") and kind == "Value":
+    if isinstance(feature, datasets.ClassLabel):
+        return f"{kind} ({len(feature.names)} classes)"
+    if isinstance(feature, datasets.Value):
         return f"{kind} ({feature.dtype})"
     return kind
 

@@ -32,7 +32,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,14 +187,14 @@ class ManifestWriter:
 
     @staticmethod
     def _key(row: dict) -> tuple[str, str]:
-        return row["event"], row.get("output") or row.get("source")
+        return row["event"], row.get("output") or row["source"]  # every augment row has one or both
 
     @staticmethod
     def _fields(row: dict) -> dict:
         return {name: value for name, value in row.items() if name not in ("event", "time")}
 
-    def append(self, event: str, **fields) -> None:
-        key = (event, fields.get("output") or fields.get("source"))
+    def append(self, event: str, **fields: str) -> None:
+        key = (event, fields.get("output") or fields["source"])
         if self.latest.get(key) != fields:
             self.manifest.append(event, **fields)
             self.latest[key] = fields
@@ -242,7 +242,10 @@ def augment_class(
 
 
 def augment(
-    in_dir: str | os.PathLike, out_dir: str | os.PathLike, target: int = DEFAULT_TARGET, progress=None
+    in_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    target: int = DEFAULT_TARGET,
+    progress: Callable[[list[Path]], Iterable[Path]] | None = None,
 ) -> Summary:
     """Fill every class of `in_dir` to `target` images into `out_dir/<wnid>/sketch_<n>.JPEG`."""
     if target < 1:

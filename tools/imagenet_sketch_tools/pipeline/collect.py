@@ -61,7 +61,9 @@ class Decoded:
 class RateLimiter:
     """At most `rate` requests per second to each host; `clock` and `sleep` are injectable for tests."""
 
-    def __init__(self, rate: float, clock=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ):
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.clock, self.sleep = clock, sleep
         self.next_time: dict[str, float] = {}
@@ -78,7 +80,13 @@ class RateLimiter:
 
 class Fetcher:
     def __init__(
-        self, *, rate: float = 2.0, timeout: float = 20.0, max_bytes: int = 20_000_000, retries: int = 3, backoff=1.0
+        self,
+        *,
+        rate: float = 2.0,
+        timeout: float = 20.0,
+        max_bytes: int = 20_000_000,
+        retries: int = 3,
+        backoff: float = 1.0,
     ):
         self.limiter = RateLimiter(rate)
         self.timeout, self.max_bytes, self.retries, self.backoff = timeout, max_bytes, retries, backoff

@@ -27,7 +27,7 @@ class Manifest:
         self.path = self.folder / MANIFEST_NAME
         self._lines = JsonLines(self.path)
 
-    def append(self, event: str, **fields) -> dict:
+    def append(self, event: str, **fields: object) -> dict:
         """Add one row and make it durable before returning."""
         row = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
         self._lines.append(row)

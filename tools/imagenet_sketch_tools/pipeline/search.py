@@ -14,9 +14,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
+
+if TYPE_CHECKING:  # requests comes with icrawler, in the pipeline extra
+    import requests
 
 SEARCH_ENGINES = ("bing", "google")
 BACKENDS = (*SEARCH_ENGINES, "urls", "folder")
@@ -32,7 +36,15 @@ class Candidate:
         return self.backend == "folder"
 
 
-def search(backend: str, wnid: str, query: str, limit: int, *, urls_file=None, folder=None) -> list[Candidate]:
+def search(
+    backend: str,
+    wnid: str,
+    query: str,
+    limit: int,
+    *,
+    urls_file: str | os.PathLike | None = None,
+    folder: str | os.PathLike | None = None,
+) -> list[Candidate]:
     """Up to `limit` distinct candidates for one class from one backend."""
     if backend == "urls":
         sources = read_url_list(urls_file).get(wnid, [])
@@ -98,7 +110,8 @@ def search_engine_urls(engine: str, query: str, limit: int) -> list[str]:
     class UrlRecorder(Downloader):
         """Keeps the image URLs the parser found instead of downloading them."""
 
-        def download(self, task, default_ext, timeout=5, max_retry=3, overwrite=False, **kwargs):
+        # icrawler's worker reads download's result as success; its own download is unannotated and returns None
+        def download(self, task, default_ext, timeout=5, max_retry=3, overwrite=False, **kwargs):  # pyright: ignore[reportIncompatibleMethodOverride]
             with self.lock:
                 if len(found) >= self.max_num:
                     self.signal.set(reach_max_num=True)
@@ -120,14 +133,14 @@ def search_engine_urls(engine: str, query: str, limit: int) -> list[str]:
     return found
 
 
-def record_errors(session) -> list[tuple[str, Exception]]:
+def record_errors(session: requests.Session) -> list[tuple[str, Exception]]:
     """Make `session.get` remember the requests that raised (icrawler only logs them), and return that record."""
     errors: list[tuple[str, Exception]] = []
     get = session.get
 
-    def recording_get(url, **kwargs):
+    def recording_get(url, params=None, **kwargs):
         try:
-            return get(url, **kwargs)
+            return get(url, params, **kwargs)
         except Exception as error:
             errors.append((url, error))
             raise
