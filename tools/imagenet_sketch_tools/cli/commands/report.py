@@ -9,9 +9,7 @@ from imagenet_sketch_tools.common.errors import UserError
 
 
 def add_to(commands) -> None:
-    parser = commands.add_parser(
-        "report", help="one self-contained HTML page of an eval folder, among timm's published results"
-    )
+    parser = commands.add_parser("report", help="an eval folder as one offline HTML page, among timm's results")
     parser.add_argument("eval_dir", metavar="EVAL_DIR", help="the --output folder of `imagenet-sketch eval`")
     parser.add_argument("--output", "-o", help="where to write the page (default: EVAL_DIR/report.html)")
     # the images shown as thumbnails: the source evaluated (with none, the prepared copy in --cache-dir, if any)
