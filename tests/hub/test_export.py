@@ -3,6 +3,7 @@
 import os
 import posixpath
 import re
+import signal
 import time
 
 import datasets
@@ -100,7 +101,7 @@ def test_an_interrupted_export_leaves_nothing_that_looks_complete(tmp_path, buil
     monkeypatch.setattr(export.card, "write_package_metadata", interrupted)
     with pytest.raises(KeyboardInterrupt):
         export.export(built, tmp_path / "pkg", progress=False)
-    assert sorted(os.listdir(tmp_path)) == ["ImageNet-Sketch.zip", "cache"]
+    assert sorted(os.listdir(tmp_path)) == [".pkg.lock", "ImageNet-Sketch.zip", "cache"]  # the lock file only
 
 
 def test_refuses_to_write_into_a_folder_with_files(tmp_path, built):
@@ -144,17 +145,19 @@ def test_command_bad_options_are_one_line_errors(tmp_path, capsys, extra, messag
 
 
 # Runs the command in a process of its own, held still when the first shard is reported done: the export's
-# progress bar stops in its first update (a marker file says so) until the interrupt arrives. Nothing of the
-# export is replaced; the pause only makes sure shards are still unfinished when Ctrl-C comes.
+# progress bar stops in its first update (a marker file says so) until the interrupt arrives, or until the test
+# creates the `go` file. Nothing of the export is replaced; the pause only makes sure shards are still unfinished
+# when the test acts.
 PAUSED_EXPORT = """
-import sys, threading
+import sys, time
 from pathlib import Path
 import tqdm.auto
 update = tqdm.auto.tqdm.update
 def paused_update(bar, n=1):
     if getattr(bar, "desc", "").startswith("Exporting parquet shards") and n:
         Path({marker!r}).write_text("a shard is done")
-        threading.Event().wait()  # until the interrupt
+        while not Path({go!r}).exists():  # until the test says go, or the interrupt
+            time.sleep(0.01)
     return update(bar, n)
 tqdm.auto.tqdm.update = paused_update
 from imagenet_sketch_tools.cli.main import main
@@ -162,18 +165,67 @@ sys.exit(main({argv!r}))
 """
 
 
-def test_ctrl_c_during_export_with_two_processes(tmp_path):
-    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
-    output, marker = tmp_path / "pkg", tmp_path / "exporting"
-    argv = ["export", "--source", str(source), "--output", str(output), "--cache-dir", str(tmp_path / "cache")]
-    argv += ["--num-proc", "2", "--max-shard-size", "8KB"]
-    script = PAUSED_EXPORT.format(marker=str(marker), argv=argv)
-    process = start_python("-c", script)
+def start_paused_export(tmp_path, argv: list[str]):
+    """The export command in a process of its own, once it is paused with a shard written (see PAUSED_EXPORT)."""
+    marker, go = tmp_path / "exporting", tmp_path / "go"
+    process = start_python("-c", PAUSED_EXPORT.format(marker=str(marker), go=str(go), argv=argv))
     while not marker.exists():  # the marker is the synchronisation; the poll only bounds a failed start
         assert process.poll() is None, process.communicate()
         time.sleep(0.01)
+    return process, go
+
+
+def export_argv(tmp_path, source, output, *extra: str) -> list[str]:
+    return ["export", "--source", str(source), "--output", str(output), "--cache-dir", str(tmp_path / "cache"), *extra]
+
+
+def test_a_second_export_to_the_same_output_stops_and_the_first_completes(tmp_path):
+    """Two real processes: while the first holds the output (paused after a shard), the second stops at once
+    with one line naming the first, and touches nothing; the first then finishes a complete package."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--max-shard-size", "8KB")
+    imagenet_sketch.load(str(source), cache_dir=str(tmp_path / "cache"))  # built once, before either export
+    first, go = start_paused_export(tmp_path, argv)
+    second = start_cli(*argv)
+    out, err = second.communicate(timeout=600)
+    assert second.returncode == 1, err
+    assert re.fullmatch(
+        rf"imagenet-sketch: error: '{output}' is being written by another export, pid {first.pid} .*"
+        r"wait for it to finish or choose another --output\n",
+        err,
+    ), err
+    go.write_text("go")
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    shards = int(re.search(r"in (\d+) shard\(s\)", out)[1])
+    assert sorted(os.listdir(output / "data")) == [f"train-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
+    assert datasets.load_dataset(str(output), split="train").num_rows == 30
+    assert sorted(name for name in os.listdir(tmp_path) if name.startswith(".")) == [".pkg.lock"]
+
+
+def test_what_a_killed_export_left_is_removed_by_the_next(tmp_path):
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--max-shard-size", "8KB")
+    killed, _ = start_paused_export(tmp_path, argv)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.communicate()
+    assert [name for name in os.listdir(tmp_path) if name.endswith(".partial")]  # a staging folder was left
+    rerun = start_cli(*argv)
+    _, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".partial")]
+    assert datasets.load_dataset(str(output), split="train").num_rows == 30
+
+
+def test_ctrl_c_during_export_with_two_processes(tmp_path):
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--num-proc", "2", "--max-shard-size", "8KB")
+    process, _ = start_paused_export(tmp_path, argv)
     assert_interrupted(*interrupt(process))
-    assert not output.exists() and not (tmp_path / ".pkg.partial").exists()
+    assert not output.exists() and not [name for name in os.listdir(tmp_path) if name.endswith(".partial")]
 
     rerun = start_cli(*argv)
     out, err = rerun.communicate(timeout=600)
