@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -87,3 +88,28 @@ def test_ctrl_c_during_a_download_keeps_nothing_at_the_output_and_the_rerun_resu
     assert output.read_bytes() == sample_zip.read_bytes()
     resumed_from = int(http_server.requests[-1][2].removeprefix("bytes=").split("-")[0])
     assert http_server.requests[-1][0] == "GET" and resumed_from == 1000  # what arrived was kept
+
+
+def test_a_second_download_to_the_same_output_waits_for_the_first(http_server, sample_zip, tmp_path, capsys):
+    """Two real processes: while the first holds the transfer (the host stalls after 1,000 bytes), the second
+    says in one line which process it waits for; then the first finishes, and the second finds the verified
+    zip without asking the server anything (before: both wrote one `.partial`)."""
+    url = http_server.serve("/a/ImageNet-Sketch.zip", sample_zip)
+    http_server.stall("/a/ImageNet-Sketch.zip", after=1000)
+    output = tmp_path / "got" / "ImageNet-Sketch.zip"
+    figures = ["--sha256", file_sha256(sample_zip), "--size", str(sample_zip.stat().st_size)]
+    first = start_cli("download", "--mirror", url, "--output", str(output), *figures)
+    assert http_server.stalled.wait(timeout=300), first.communicate()  # the first holds the lock and the transfer
+    second = start_cli("download", "--mirror", url, "--output", str(output), *figures)
+    line = second.stderr.readline()  # the event: the second has found the first at work
+    assert re.fullmatch(
+        rf"waiting for pid {first.pid} \(main.py download --mirror {url} .*\), downloading {output}\n", line
+    )
+    http_server.release()  # the first's connection drops; it resumes in the same run
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0 and out.strip() == str(output), err
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0 and out.strip() == str(output), err
+    assert output.read_bytes() == sample_zip.read_bytes()
+    assert [request[2] for request in http_server.requests] == [None, "bytes=1000-"]  # all asked by the first
+    assert sorted(path.name for path in output.parent.iterdir()) == [output.name, output.name + ".verified"]

@@ -1,13 +1,16 @@
-"""One writer per output: a lock file beside what is written, and a note saying which process holds it.
+"""One writer per output: a lock file for what is written, and a note saying which process holds it.
 
-The lock is filelock's (an OS lock, released by the kernel however its holder dies, `kill -9` included), so a
-lock left by a killed process never blocks the next run. Beside it, `<lock>.owner` names the holder (pid and
-command line) for the message the next writer shows; it is advisory, rewritten by every holder.
+The lock of an output lives in the package's cache folder (`locks/<digest of its absolute path>.lock`), so
+nothing is added beside the user's files, even after a failure. It is filelock's (an OS lock, released by the
+kernel however its holder dies, `kill -9` included), so a lock left by a killed process never blocks the next
+run. Beside it, `<lock>.owner` names the holder (pid and command line) for the message the next writer shows;
+it is advisory, rewritten by every holder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -16,7 +19,13 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.common.files import write_atomically
+from imagenet_sketch_tools.common.files import cache_folder, write_atomically
+
+
+def lock_of(output: str | os.PathLike) -> Path:
+    """The lock file that guards writing `output` (the same for every spelling of its path)."""
+    digest = hashlib.sha256(os.path.realpath(output).encode()).hexdigest()[:24]
+    return cache_folder() / "locks" / f"{digest}.lock"
 
 
 def owner_note(lock: str | os.PathLike) -> Path:
@@ -51,7 +60,8 @@ def exclusive(
         (say or _to_stderr)(busy(holder_of(lock)))
         file_lock.acquire()
     try:
-        write_atomically(owner_note(lock), f"pid {os.getpid()} ({' '.join(sys.argv)})\n")
+        command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
+        write_atomically(owner_note(lock), f"pid {os.getpid()} ({command})\n")
         yield
     finally:
         owner_note(lock).unlink(missing_ok=True)

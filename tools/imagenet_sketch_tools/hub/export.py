@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import unique_sibling
-from imagenet_sketch_tools.common.locks import exclusive
+from imagenet_sketch_tools.common.locks import exclusive, lock_of
 from imagenet_sketch_tools.dataset.release import SPLIT
 from imagenet_sketch_tools.hub import card
 from imagenet_sketch_tools.hub.workers import start_worker
@@ -113,7 +113,7 @@ def export(
     """Write the hub package for `dataset` (the builder's train split) into the new folder `output`.
 
     `audit`, the audit stage's CSV, is shipped as audit.csv and linked from the card. One export at a time writes
-    `output` (the lock `.<name>.lock` beside it; a second one stops with a line naming the first). Everything is
+    `output` (common.locks; a second one stops with a line naming the first). Everything is
     written into a hidden `.<name>.<pid>-<random>.partial` sibling and moved into place at the end, so an
     interrupted export leaves no folder that looks complete; what a killed one left is removed by the next.
     """
@@ -122,7 +122,7 @@ def export(
     if len(dataset) == 0:
         raise UserError("the dataset has no rows; nothing to export")
     plan = plan_shards(dataset, max_shard_size)
-    with exclusive(output.parent / f".{output.name}.lock", busy=lambda holder: _busy(output, holder), wait=False):
+    with exclusive(lock_of(output), busy=lambda holder: _busy(output, holder), wait=False):
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
             raise UserError(
                 f"'{output}' already exists and is not an empty folder; remove it or choose another --output"
