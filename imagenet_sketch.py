@@ -22,7 +22,7 @@ from imagenet_sketch_tools.fetch import locate
 _patched_for_streaming = True
 
 
-class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
+class ImagenetSketch(cache.BuildsOutOfSight, datasets.ArrowBasedBuilder):
     """ImageNet-Sketch, read from a local zip, an extracted folder, or a zip URL (http(s)://, hf://).
 
     Config `default` is the release (or the user's archive given as `source`); config `sample` is the embedded
@@ -121,6 +121,7 @@ def load(
     """What `load_dataset("imagenet_sketch", name)` gives. `name` is the config: `default` (the release, or
     `source`) or `sample` (the embedded sample). With no source, the prepared copy of that config that datasets'
     own cache lookup picks, if any; else the release from its mirrors."""
+    cache.remove_stale_builds(cache_dir, name)
     found = cache.prepared_copy(cache_dir, name) if source is None else None
     copy = {"version": datasets.Version(found[0]), "hash": found[1]} if found else {}
     builder = ImagenetSketch(source=source, config_name=name, cache_dir=cache_dir, **copy)

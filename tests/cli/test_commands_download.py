@@ -11,7 +11,7 @@ import pytest
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.files import file_sha256
 from imagenet_sketch_tools.fetch import download
-from support.interrupts import assert_interrupted, interrupt, start_cli
+from support.interrupts import assert_interrupted, first_line, interrupt, start_cli, stop_if_running
 from support.loopback import HUB_ZIP_PATH
 
 
@@ -101,15 +101,18 @@ def test_a_second_download_to_the_same_output_waits_for_the_first(http_server, s
     first = start_cli("download", "--mirror", url, "--output", str(output), *figures)
     assert http_server.stalled.wait(timeout=300), first.communicate()  # the first holds the lock and the transfer
     second = start_cli("download", "--mirror", url, "--output", str(output), *figures)
-    line = second.stderr.readline()  # the event: the second has found the first at work
-    assert re.fullmatch(
-        rf"waiting for pid {first.pid} \(main.py download --mirror {url} .*\), downloading {output}\n", line
-    )
-    http_server.release()  # the first's connection drops; it resumes in the same run
-    out, err = first.communicate(timeout=300)
-    assert first.returncode == 0 and out.strip() == str(output), err
-    out, err = second.communicate(timeout=300)
-    assert second.returncode == 0 and out.strip() == str(output), err
+    try:
+        line = first_line(second)  # the event: the second has found the first at work
+        assert re.fullmatch(
+            rf"waiting for pid {first.pid} \(main.py download --mirror {url} .*\), downloading {output}\n", line
+        )
+        http_server.release()  # the first's connection drops; it resumes in the same run
+        out, err = first.communicate(timeout=300)
+        assert first.returncode == 0 and out.strip() == str(output), err
+        out, err = second.communicate(timeout=300)
+        assert second.returncode == 0 and out.strip() == str(output), err
+    finally:
+        stop_if_running(first, second)
     assert output.read_bytes() == sample_zip.read_bytes()
     assert [request[2] for request in http_server.requests] == [None, "bytes=1000-"]  # all asked by the first
     assert sorted(path.name for path in output.parent.iterdir()) == [output.name, output.name + ".verified"]

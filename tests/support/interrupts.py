@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 INTERRUPTED = "imagenet-sketch: interrupted; nothing partial was kept, run the command again to finish"
 
@@ -43,3 +44,24 @@ def assert_interrupted(code: int, err: str) -> None:
     assert code == 130, err
     assert err.strip().splitlines()[-1] == INTERRUPTED, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def first_line(process: subprocess.Popen, timeout: float = 300) -> str:
+    """The first line the process writes to stderr: waited for as an event; the timeout only bounds a process
+    that never writes it (the process is then killed, so the test fails instead of hanging)."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(process.stderr.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not lines:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(f"no line on stderr within {timeout} s")
+    return lines[0]
+
+
+def stop_if_running(*processes: subprocess.Popen) -> None:
+    """Kill what a failed test left running (each command runs in a session of its own)."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()

@@ -1,13 +1,13 @@
-"""The prepared copies in the datasets cache: which one a lookup finds, and cleaning up after a failed build."""
+"""The prepared copies in the datasets cache: which one a lookup finds, and building one out of sight of it."""
 
 from __future__ import annotations
 
 import glob
 import json
 import os
-import shutil
 from pathlib import Path
 
+from imagenet_sketch_tools.dataset import staging
 from imagenet_sketch_tools.dataset.archive import is_remote
 from imagenet_sketch_tools.dataset.release import NAME
 
@@ -53,33 +53,32 @@ def date_as_sample(output_dir: str) -> None:
         os.utime(output_dir, (SAMPLE_FOLDER_TIME, SAMPLE_FOLDER_TIME))
 
 
-def remove_unfinished(output_dir: str) -> None:
-    """Remove a build's `<output>.incomplete` folder after it failed.
+def remove_stale_builds(cache_dir: str | None, config: str) -> None:
+    """Remove what killed builds of `config` left in the cache (datasets' lookup would trip on an `.incomplete`)."""
+    import datasets
 
-    datasets makes that folder just before the `try` that removes it on failure, so a Ctrl-C landing in between
-    leaves it, and load_dataset's cache lookup then trips on it. Removed under the builder's lock (datasets' own
-    FileLock, same file), and only if no other build of the same copy holds that lock.
-    """
-    from datasets.utils._filelock import FileLock
-    from filelock import Timeout
-
-    unfinished = output_dir + ".incomplete"
-    if is_remote(output_dir) or not os.path.isdir(unfinished):
-        return
-    try:
-        with FileLock(output_dir + "_builder.lock", timeout=0):
-            shutil.rmtree(unfinished, ignore_errors=True)
-    except Timeout:
-        pass
+    root = os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
+    if not is_remote(root):
+        staging.remove_stale(glob.glob(os.path.join(glob.escape(root), NAME, config, "*")))
 
 
-class RemovesUnfinishedBuilds:
-    """A builder mixin: whatever stops a build (Ctrl-C included) leaves nothing a cache lookup could mistake
-    for a dataset."""
+class BuildsOutOfSight:
+    """A builder mixin: the copy is built where no cache lookup sees it and appears complete or not at all,
+    whatever stops the build (staging.build_out_of_sight)."""
 
-    def download_and_prepare(self, *args, **kwargs) -> None:
+    def download_and_prepare(self, output_dir: str | None = None, *args, **kwargs) -> None:
+        from datasets import DownloadMode
+
+        final = output_dir if output_dir is not None else self._cache_dir
+        if is_remote(final):
+            super().download_and_prepare(final, *args, **kwargs)
+            return
+        reuse = DownloadMode(kwargs.get("download_mode") or DownloadMode.REUSE_DATASET_IF_EXISTS)
         try:
-            super().download_and_prepare(*args, **kwargs)
-        except BaseException:
-            remove_unfinished(self._output_dir)
-            raise
+            staging.build_out_of_sight(
+                lambda into: super(BuildsOutOfSight, self).download_and_prepare(into, *args, **kwargs),
+                final,
+                reuse=reuse == DownloadMode.REUSE_DATASET_IF_EXISTS,
+            )
+        finally:
+            self._output_dir = final  # datasets pointed it at the staging folder it was given
