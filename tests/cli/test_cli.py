@@ -20,7 +20,7 @@ from imagenet_sketch_tools.dataset.cache import prepared_hash
 from imagenet_sketch_tools.dataset.classes import class_table
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
 from support.archives import class_members, write_zip
-from support.interrupts import assert_interrupted, interrupt, start_cli
+from support.interrupts import assert_interrupted, assert_terminated, interrupt, start_cli, terminate, worker_pids
 
 ERROR = "imagenet-sketch: error: "
 
@@ -330,6 +330,30 @@ def test_ctrl_c_during_a_zip_build(tmp_path, capsys, http_server):
     assert code == 0 and out.startswith("built 200 rows, 40 classes present")
     found = load_dataset_offline(cache, tmp_path)
     assert found.returncode == 0 and "num_rows: 200" in found.stdout, found.stderr[-2000:]
+
+
+def test_sigterm_during_a_build_with_two_processes(tmp_path, capsys, http_server):
+    """SIGTERM to the command only (as `timeout` or `docker stop` sends it), while a worker's read is held by the
+    loopback host: exit 143 with one line, no worker left running (before: they went on under PID 1), nothing
+    kept in the cache; the rerun completes."""
+    members = big_members(40, 5)
+    archive = write_zip(tmp_path / "ImageNet-Sketch.zip", members, compression=zipfile.ZIP_STORED)
+    with zipfile.ZipFile(archive) as opened:
+        eleventh_class = opened.getinfo(members[10 * 5][0]).header_offset
+    url = http_server.serve("/ImageNet-Sketch.zip", archive)
+    http_server.stall("/ImageNet-Sketch.zip", at=eleventh_class)
+    cache = tmp_path / "cache"
+    process = start_build(url, cache, "--num-proc", "2")
+    assert http_server.stalled.wait(timeout=300), process.communicate()  # a worker is waiting on that read
+    workers = worker_pids(process.pid)
+    code, err, survivors = terminate(process)
+    assert len(workers) >= 2, workers
+    assert_terminated(code, err, survivors)
+    assert_nothing_prepared(cache)
+
+    http_server.release()
+    code, out, _ = cli(capsys, "build", "--source", url, "--cache-dir", str(cache), "--num-proc", "2")
+    assert code == 0 and out.startswith("built 200 rows, 40 classes present")
 
 
 @pytest.mark.parametrize("num_proc", ["1", "2"])

@@ -16,7 +16,16 @@ from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.hub import export
 from support.archives import class_members, write_zip
-from support.interrupts import assert_interrupted, interrupt, start_cli, start_python
+from support.interrupts import (
+    assert_interrupted,
+    assert_terminated,
+    interrupt,
+    start_cli,
+    start_python,
+    stop_if_running,
+    terminate,
+    worker_pids,
+)
 
 WNIDS = ["n01440764", "n02012849", "n03085013", "n03126707", "n03710637", "n03710721"]
 
@@ -188,16 +197,19 @@ def test_a_second_export_to_the_same_output_stops_and_the_first_completes(tmp_pa
     imagenet_sketch.load(str(source), cache_dir=str(tmp_path / "cache"))  # built once, before either export
     first, go = start_paused_export(tmp_path, argv)
     second = start_cli(*argv)
-    out, err = second.communicate(timeout=600)
-    assert second.returncode == 1, err
-    assert re.fullmatch(
-        rf"imagenet-sketch: error: '{output}' is being written by another export, pid {first.pid} .*"
-        r"wait for it to finish or choose another --output\n",
-        err,
-    ), err
-    go.write_text("go")
-    out, err = first.communicate(timeout=600)
-    assert first.returncode == 0, err
+    try:
+        out, err = second.communicate(timeout=600)
+        assert second.returncode == 1, err
+        assert re.fullmatch(
+            rf"imagenet-sketch: error: '{output}' is being written by another export, pid {first.pid} .*"
+            r"wait for it to finish or choose another --output\n",
+            err,
+        ), err
+        go.write_text("go")
+        out, err = first.communicate(timeout=600)
+        assert first.returncode == 0, err
+    finally:
+        stop_if_running(first, second)
     shards = int(re.search(r"in (\d+) shard\(s\)", out)[1])
     assert sorted(os.listdir(output / "data")) == [f"train-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
     assert datasets.load_dataset(str(output), split="train").num_rows == 30
@@ -233,3 +245,17 @@ def test_ctrl_c_during_export_with_two_processes(tmp_path):
     shards = int(re.search(r"in (\d+) shard\(s\)", out)[1])
     assert shards >= 3 and len(os.listdir(output / "data")) == shards
     assert datasets.load_dataset(str(output), split="train").num_rows == 30
+
+
+def test_sigterm_during_export_with_two_processes(tmp_path):
+    """SIGTERM to the command only, while it is paused with shards unfinished: exit 143 with one line, its two
+    workers stopped (before: they went on under PID 1), no package and no staging folder left."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--num-proc", "2", "--max-shard-size", "8KB")
+    process, _ = start_paused_export(tmp_path, argv)
+    workers = worker_pids(process.pid)
+    code, err, survivors = terminate(process)
+    assert len(workers) == 2, workers
+    assert_terminated(code, err, survivors)
+    assert not output.exists() and not [name for name in os.listdir(tmp_path) if name.endswith(".partial")]
