@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -268,6 +270,49 @@ def test_the_console_script_exits_non_zero_without_a_traceback(tmp_path):
         "it may be truncated or not a zip at all: download it again"
     ]
     assert_nothing_prepared(tmp_path / "cache")
+
+
+# --- a full disk during a build: the root cause, in one line ---
+
+NO_SPACE = "the disk is full or a file size limit was reached); nothing was kept: free space there, or give --cache-dir"
+
+
+def test_a_file_size_limit_during_a_build_names_the_cause_and_the_folder(tmp_path):
+    """The kernel refuses a write past RLIMIT_FSIZE with EFBIG (Python ignores SIGXFSZ): a real write error in
+    the middle of datasets' Arrow writer (before: `DatasetGenerationError: An error occurred while generating
+    the dataset`, the cause unsaid)."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(["n01440764", "n02012849"], per_class=40))
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "imagenet_sketch_tools.cli.main", "build", "--source", str(source)]
+    limit = 50_000  # bytes per file: the lock files fit, the Arrow shard (~140 KB) does not
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([*argv, "--cache-dir", str(cache)], preexec_fn=limited, capture_output=True, text=True)
+    folder = cache / "imagenet_sketch" / "default" / "1.0.0"
+    assert_one_line_error(result.returncode, result.stderr.splitlines()[-1], f"could not write to {folder} (EFBIG: ")
+    assert NO_SPACE in result.stderr
+    assert_nothing_prepared(cache)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounts a small tmpfs: needs root")
+def test_a_full_disk_during_a_build_names_the_cause_and_the_folder(tmp_path):
+    """A real ENOSPC: the cache on a 64 KB tmpfs, mounted in a mount namespace of the command's own (so it goes
+    away with it)."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(["n01440764", "n02012849"], per_class=40))
+    small = tmp_path / "small"
+    small.mkdir()
+    command = (
+        f"mount -t tmpfs -o size=64k tmpfs {small} && exec {sys.executable} -m imagenet_sketch_tools.cli.main "
+        f"build --source {source} --cache-dir {small / 'cache'}"
+    )
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", command], capture_output=True, text=True
+    )
+    folder = small / "cache" / "imagenet_sketch" / "default" / "1.0.0"
+    assert_one_line_error(result.returncode, result.stderr.splitlines()[-1], f"could not write to {folder} (ENOSPC: ")
+    assert NO_SPACE in result.stderr
 
 
 # --- Ctrl-C during a build: one line, exit 130, nothing left; the rerun completes ---

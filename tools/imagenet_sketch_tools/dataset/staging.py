@@ -118,6 +118,6 @@ def _no_space(error: BaseException, output_dir: str) -> UserError | None:
     where = cause.filename or os.path.dirname(output_dir)
     reason = f"{errno.errorcode.get(cause.errno or 0, 'OSError')}: {os.strerror(cause.errno or 0)}"
     return UserError(
-        f"the build ran out of space writing to {where} ({reason}); nothing was kept: free space there, "
-        f"or give --cache-dir on another disk"
+        f"the build could not write to {where} ({reason}: the disk is full or a file size limit was reached); "
+        f"nothing was kept: free space there, or give --cache-dir on another disk"
     )
