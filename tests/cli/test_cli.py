@@ -272,6 +272,37 @@ def test_the_console_script_exits_non_zero_without_a_traceback(tmp_path):
     assert_nothing_prepared(tmp_path / "cache")
 
 
+# --- command lines argparse refuses: one line, exit 2 ---
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["bake"], "argument COMMAND: invalid choice: 'bake'"),
+        (["build", "--colour"], "unrecognized arguments: --colour"),
+        (["build", "--num-proc", "0"], "argument --num-proc: must be at least 1, got 0"),
+        (["export", "--output", "p", "--num-proc", "-2"], "argument --num-proc: must be at least 1, got -2"),
+        (["info", "--num-proc", "two"], "argument --num-proc: 'two' is not a whole number"),
+        (["build", "--source", "a.zip", "--sample"], "argument --sample: not allowed with argument --source"),
+    ],
+)
+def test_a_refused_command_line_is_one_line_and_exit_2(tmp_path, argv, says):
+    """As README says: one line naming what is wrong and where to look (before: usage, then the error, three
+    lines), exit 2 as argparse does for a command line it refuses; nothing built."""
+    result = subprocess.run(
+        [sys.executable, "-m", "imagenet_sketch_tools.cli.main", *argv, *(["--cache-dir", "c"] if argv else [])],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert re.fullmatch(rf"{ERROR}{re.escape(says)}.*; see `imagenet-sketch( \w+)? --help`\n", result.stderr), (
+        result.stderr
+    )
+    assert os.listdir(tmp_path) == []
+
+
 # --- a full disk during a build: the root cause, in one line ---
 
 NO_SPACE = "the disk is full or a file size limit was reached); nothing was kept: free space there, or give --cache-dir"

@@ -66,8 +66,8 @@ def test_download_rejects_a_malformed_sha256(capsys):
 def test_ctrl_c_during_a_download_keeps_nothing_at_the_output_and_the_rerun_resumes(
     http_server, sample_zip, tmp_path, capsys
 ):
-    """A real SIGINT while the host holds the body after its first 1,000 bytes: exit 130, no file at --output
-    (only the resumable `.partial`), and the next run asks for the rest and verifies the whole."""
+    """A real SIGINT while the host holds the body after its first 1,000 bytes: exit 130 with a line saying the
+    `.partial` is kept to resume, no file at --output, and the next run asks for the rest and verifies the whole."""
     url = http_server.serve("/a/ImageNet-Sketch.zip", sample_zip)
     http_server.stall("/a/ImageNet-Sketch.zip", after=1000)
     output = tmp_path / "got" / "ImageNet-Sketch.zip"
@@ -79,7 +79,9 @@ def test_ctrl_c_during_a_download_keeps_nothing_at_the_output_and_the_rerun_resu
     while not (partial.exists() and partial.stat().st_size == 1000):  # until the client has written what came
         assert process.poll() is None, process.communicate()
         time.sleep(0.005)
-    assert_interrupted(*interrupt(process))
+    kept = f"imagenet-sketch: interrupted; what arrived is kept in {output}.partial: "
+    kept += "run the same command again to resume it"
+    assert_interrupted(*interrupt(process), line=kept)  # before: "nothing partial was kept", untrue
     assert not output.exists() and not Path(f"{output}.verified").exists()
 
     http_server.release()

@@ -8,6 +8,7 @@ import importlib
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from imagenet_sketch_tools.common.errors import cause_of, user_message
 
@@ -29,8 +30,16 @@ COMMANDS = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the one-line form every failure takes (exit 2, argparse's status for a
+    command line it refuses); subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {' '.join(message.split())}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="ImageNet-Sketch: build, inspect, download, export.")
+    parser = Parser(prog=PROG, description="ImageNet-Sketch: build, inspect, download, export.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.commands.{name}").add_to(commands)
@@ -77,24 +86,16 @@ def interrupts_stop_this_process_only():
     handler and so ignore it (each would print a traceback otherwise); this process stops, and its pool
     terminates them before the unfinished build is removed.
 
-    SIGTERM reaches this process only: it passes it on to its workers as the Ctrl-C they would have had, then
-    stops the same way. A forked worker that inherited the handler and is terminated by its pool dies at once."""
+    SIGTERM reaches this process only: it terminates its workers, then stops as Ctrl-C does (a forked worker
+    does not inherit this: see `_sigterm_by_default_in_forked_children`)."""
     this_process = os.getpid()
 
     def on_interrupt(signum, frame):
         if os.getpid() == this_process:
             raise KeyboardInterrupt
 
-    def on_terminate(signum, frame):
-        if os.getpid() != this_process:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        interrupt_workers()
-        raise Terminated
-
     try:
-        previous = signal.signal(signal.SIGINT, on_interrupt), signal.signal(signal.SIGTERM, on_terminate)
+        previous = signal.signal(signal.SIGINT, on_interrupt), signal.signal(signal.SIGTERM, _on_terminate)
     except ValueError:  # not the main thread: signal handlers cannot be set here
         yield
         return
@@ -105,15 +106,31 @@ def interrupts_stop_this_process_only():
         signal.signal(signal.SIGTERM, previous[1])
 
 
-def interrupt_workers() -> None:
-    """Send Ctrl-C to this process's worker processes: multiprocessing's (export) and multiprocess's (datasets),
-    whichever this process has imported (neither is imported for it)."""
-    for name in ("multiprocessing", "multiprocess"):
-        module = sys.modules.get(name)
-        for worker in module.active_children() if module is not None else []:
-            if worker.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGINT)
+def _on_terminate(signum, frame) -> None:
+    stop_workers()
+    raise Terminated
+
+
+def _sigterm_by_default_in_forked_children() -> None:
+    """A pool terminates its workers with SIGTERM and waits for them: in a forked worker SIGTERM must kill at
+    once, as the kernel's default does, not unwind through Python (a worker blocked on its pool's queue lock
+    was seen to outlive it, and the pool's join then waited forever)."""
+    if signal.getsignal(signal.SIGTERM) is _on_terminate:
+        with contextlib.suppress(ValueError):  # forked from a thread that Python does not count as main
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_sigterm_by_default_in_forked_children)
+
+
+def stop_workers() -> None:
+    """Terminate the worker processes this process started with multiprocessing (export's), as a pool's
+    terminate does: SIGTERM, which they take by default and so die at once (a Ctrl-C they would unwind, and one
+    landing in a finaliser is printed and ignored). datasets' workers (multiprocess) are left to their pool,
+    which terminates them as it unwinds; its Manager process must outlive them."""
+    module = sys.modules.get("multiprocessing")  # not imported for this: no worker if it is not imported
+    for worker in module.active_children() if module is not None else []:
+        worker.terminate()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,18 @@ def add_source_arguments(parser: argparse.ArgumentParser, builds: bool = True) -
     )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
     if builds:
-        parser.add_argument("--num-proc", type=int, default=None, help="processes for the build (default: 1)")
+        parser.add_argument("--num-proc", type=positive_int, default=None, help="processes for the build (default: 1)")
+
+
+def positive_int(text: str) -> int:
+    """A count of processes: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def source_of(args: argparse.Namespace) -> str | None:
