@@ -20,17 +20,20 @@ from support.archives import class_members, write_zip
 from support.interrupts import first_line, start_cli, start_python, stop_if_running
 
 
-def prepare(tmp_path, source, **kwargs):
+def prepare(tmp_path, source, **kwargs) -> datasets.Dataset:
     builder = imagenet_sketch.ImagenetSketch(source=str(source), cache_dir=str(tmp_path / "cache"))
     builder.download_and_prepare(**kwargs)
-    return builder.as_dataset("train")
+    dataset = builder.as_dataset("train")
+    assert isinstance(dataset, datasets.Dataset)
+    return dataset
 
 
-def raw(dataset):
-    return dataset.cast_column("image", datasets.Image(decode=False))
+def raw(dataset: datasets.Dataset) -> list[dict]:
+    """The rows, images undecoded (path and bytes)."""
+    return dataset.cast_column("image", datasets.Image(decode=False)).to_list()
 
 
-def rows(dataset):
+def rows(dataset: datasets.Dataset):
     return [(row["image"]["path"], row["image"]["bytes"], row["label"], row["wnid"]) for row in raw(dataset)]
 
 
@@ -67,13 +70,13 @@ def test_a_missing_class_keeps_every_other_index(tmp_path):
     full = prepare(tmp_path / "full", write_zip(tmp_path / "full.zip", class_members(wnids)))
     partial_members = class_members(wnids)[3:]  # no n01440764 at all
     partial = prepare(tmp_path / "partial", write_zip(tmp_path / "partial.zip", partial_members))
-    labels = {row["wnid"]: row["label"] for row in full}
-    assert {row["wnid"]: row["label"] for row in partial} == {w: labels[w] for w in wnids[1:]}
+    labels = {row["wnid"]: row["label"] for row in full.to_list()}
+    assert {row["wnid"]: row["label"] for row in partial.to_list()} == {w: labels[w] for w in wnids[1:]}
     assert labels["n01443537"] == 1
 
 
 def test_crane_and_maillot_pairs_keep_distinct_labels(tmp_path, sample_zip):
-    labels = {row["wnid"]: row["label"] for row in prepare(tmp_path, sample_zip)}
+    labels = {row["wnid"]: row["label"] for row in prepare(tmp_path, sample_zip).to_list()}
     assert labels["n02012849"] == 134 and labels["n03126707"] == 517
     assert labels["n03710637"] == 638 and labels["n03710721"] == 639
 
@@ -114,7 +117,9 @@ def test_num_proc_2_gives_the_same_dataset(tmp_path, sample_zip):
 
 def test_streaming_equals_prepared(tmp_path, sample_zip):
     builder = imagenet_sketch.ImagenetSketch(source=str(sample_zip), cache_dir=str(tmp_path / "cache"))
-    streamed = builder.as_streaming_dataset("train").cast_column("image", datasets.Image(decode=False))
+    streamed = builder.as_streaming_dataset("train")
+    assert isinstance(streamed, datasets.IterableDataset)
+    streamed = streamed.cast_column("image", datasets.Image(decode=False))
     streamed_rows = [(r["image"]["path"], r["image"]["bytes"], r["label"], r["wnid"]) for r in streamed]
     assert streamed_rows == rows(prepare(tmp_path, sample_zip))
 

@@ -53,7 +53,7 @@ def assert_nothing_prepared(cache: Path) -> None:
 
 def stored(cache: Path) -> dict[str, bytes]:
     dataset = imagenet_sketch.load(cache_dir=str(cache)).cast_column("image", datasets.Image(decode=False))
-    return {row["image"]["path"]: row["image"]["bytes"] for row in dataset}
+    return {row["image"]["path"]: row["image"]["bytes"] for row in dataset.to_list()}
 
 
 # --- build, info, verify, peek on good input ---

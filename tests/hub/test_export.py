@@ -14,7 +14,7 @@ import pytest
 import imagenet_sketch
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.hub import export
+from imagenet_sketch_tools.hub import card, export
 from support.archives import class_members, write_zip
 from support.interrupts import (
     assert_interrupted,
@@ -88,11 +88,11 @@ def test_parquet_reads_without_datasets(tmp_path, built):
     assert table.num_rows == len(expected)
     assert [image["bytes"] for image in table.column("image").to_pylist()] == [row[1] for row in expected]
     pattern = str(tmp_path / "pkg" / "data" / "*.parquet")
-    counts = duckdb.sql(
+    counts = duckdb.execute(
         f"SELECT wnid, label, count(*) FROM read_parquet('{pattern}') GROUP BY ALL ORDER BY wnid"
     ).fetchall()
     assert counts == sorted({(wnid, label, 5) for _, _, label, wnid in expected})
-    sizes = duckdb.sql(f"SELECT sum(octet_length(image.bytes)) FROM read_parquet('{pattern}')").fetchall()[0][0]
+    sizes = duckdb.execute(f"SELECT sum(octet_length(image.bytes)) FROM read_parquet('{pattern}')").fetchall()[0][0]
     assert sizes == sum(len(row[1]) for row in expected)
 
 
@@ -107,7 +107,7 @@ def test_an_interrupted_export_leaves_nothing_that_looks_complete(tmp_path, buil
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export.card, "write_package_metadata", interrupted)
+    monkeypatch.setattr(card, "write_package_metadata", interrupted)
     with pytest.raises(KeyboardInterrupt):
         export.export(built, tmp_path / "pkg", progress=False)
     assert sorted(os.listdir(tmp_path)) == ["ImageNet-Sketch.zip", "cache"]
@@ -174,6 +174,13 @@ sys.exit(main({argv!r}))
 """
 
 
+def shard_count(out: str) -> int:
+    """The shard count the export's summary line gives."""
+    said = re.search(r"in (\d+) shard\(s\)", out)
+    assert said, out
+    return int(said[1])
+
+
 def start_paused_export(tmp_path, argv: list[str]):
     """The export command in a process of its own, once it is paused with a shard written (see PAUSED_EXPORT)."""
     marker, go = tmp_path / "exporting", tmp_path / "go"
@@ -210,7 +217,7 @@ def test_a_second_export_to_the_same_output_stops_and_the_first_completes(tmp_pa
         assert first.returncode == 0, err
     finally:
         stop_if_running(first, second)
-    shards = int(re.search(r"in (\d+) shard\(s\)", out)[1])
+    shards = shard_count(out)
     assert sorted(os.listdir(output / "data")) == [f"train-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
     assert datasets.load_dataset(str(output), split="train").num_rows == 30
     assert sorted(name for name in os.listdir(tmp_path) if name.startswith(".")) == []
@@ -242,7 +249,7 @@ def test_ctrl_c_during_export_with_two_processes(tmp_path):
     rerun = start_cli(*argv)
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0 and "Warning" not in err, err  # e.g. no "leaked semaphore" from the workers
-    shards = int(re.search(r"in (\d+) shard\(s\)", out)[1])
+    shards = shard_count(out)
     assert shards >= 3 and len(os.listdir(output / "data")) == shards
     assert datasets.load_dataset(str(output), split="train").num_rows == 30
 

@@ -118,7 +118,9 @@ def served(collected):
 def page_token(url: str) -> str:
     """The token the served page carries, read from the page as its script reads it."""
     with urllib.request.urlopen(url + "/") as response:
-        return re.search(r'<meta name="review-token" content="([^"]+)">', response.read().decode())[1]
+        found = re.search(r'<meta name="review-token" content="([^"]+)">', response.read().decode())
+    assert found, "the page carries no token"
+    return found[1]
 
 
 def call(url: str, body: dict | None = None) -> tuple[int, dict]:

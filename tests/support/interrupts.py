@@ -99,7 +99,9 @@ def first_line(process: subprocess.Popen, timeout: float = 300) -> str:
     """The first line the process writes to stderr: waited for as an event; the timeout only bounds a process
     that never writes it (the process is then killed, so the test fails instead of hanging)."""
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(process.stderr.readline()), daemon=True)
+    stderr = process.stderr
+    assert stderr is not None, "start the process with stderr=PIPE"
+    reader = threading.Thread(target=lambda: lines.append(stderr.readline()), daemon=True)
     reader.start()
     reader.join(timeout)
     if not lines:

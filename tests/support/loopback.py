@@ -66,7 +66,7 @@ class RangeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     def serve(
         self,
@@ -125,7 +125,7 @@ class RangeServer:
             # Headers and body go out as separate writes; with Nagle on, each request stalls ~40 ms on delayed ACK.
             disable_nagle_algorithm = True
 
-            def log_message(self, *args):
+            def log_message(self, format, *args):  # noqa: A002 (the base method's name for it)
                 pass
 
             def do_HEAD(self):
@@ -195,7 +195,7 @@ class RangeServer:
                 self.end_headers()
                 if not self.with_body:
                     return
-                if stall is not None:
+                if stall is not None and stall.after is not None:  # (a stall with no `after` held above)
                     self.wfile.write(content[start : start + stall.after])
                     self.wfile.flush()
                     self._hold()

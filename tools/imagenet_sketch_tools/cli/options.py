@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from imagenet_sketch_tools.dataset import sources
+
+if TYPE_CHECKING:
+    import datasets
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, builds: bool = True) -> None:
@@ -39,7 +43,7 @@ def source_of(args: argparse.Namespace) -> str | None:
     return args.source
 
 
-def prepared(args: argparse.Namespace):
+def prepared(args: argparse.Namespace) -> datasets.Dataset:
     """The prepared train split for the command's source options, built first if needed."""
     import imagenet_sketch
 

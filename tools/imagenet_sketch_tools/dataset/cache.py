@@ -6,6 +6,7 @@ import glob
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagenet_sketch_tools.dataset import staging
 from imagenet_sketch_tools.dataset.archive import is_remote
@@ -23,15 +24,20 @@ def prepared_copy(cache_dir: str | None, config: str = "default") -> tuple[str, 
     `<cache>/<name>/<config>/<version>/<hash>` folders whose `dataset_info.json` names the config, the one whose
     folder was modified last, whatever its version. Unfinished folders are skipped (datasets would fail on them).
     """
-    import datasets
-
-    root = os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
+    root = cache_root(cache_dir)
     folders = [path for path in glob.glob(os.path.join(root, NAME, config, "*", "*")) if _names_config(path, config)]
     if not folders:
         return None
     # sorted(...)[-1] as datasets does: of two folders modified at the same instant, the later in glob order.
     chosen = Path(sorted(folders, key=lambda path: Path(path).stat().st_mtime)[-1])
     return chosen.parts[-2], chosen.parts[-1]
+
+
+def cache_root(cache_dir: str | None) -> str:
+    """The datasets cache folder: `cache_dir`, else datasets' default (HF_DATASETS_CACHE)."""
+    import datasets.config  # the builder's dependency; loaded only when the cache is looked at
+
+    return os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
 
 
 def prepared_hash(cache_dir: str | None, config: str = "default") -> str | None:
@@ -55,14 +61,18 @@ def date_as_sample(output_dir: str) -> None:
 
 def remove_stale_builds(cache_dir: str | None, config: str) -> None:
     """Remove what killed builds of `config` left in the cache (datasets' lookup would trip on an `.incomplete`)."""
-    import datasets
-
-    root = os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
+    root = cache_root(cache_dir)
     if not is_remote(root):
         staging.remove_stale(glob.glob(os.path.join(glob.escape(root), NAME, config, "*")))
 
 
-class BuildsOutOfSight:
+if TYPE_CHECKING:  # the mixin is only ever mixed into a datasets builder: typed as one, without importing it
+    from datasets import DatasetBuilder as _Builder
+else:
+    _Builder = object
+
+
+class BuildsOutOfSight(_Builder):
     """A builder mixin: the copy is built where no cache lookup sees it and appears complete or not at all,
     whatever stops the build (staging.build_out_of_sight)."""
 

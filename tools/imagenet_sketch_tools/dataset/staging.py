@@ -50,7 +50,7 @@ def remove_leftovers(output_dir: str) -> None:
 def remove_stale(version_folders: list[str]) -> None:
     """Remove the leftovers of every copy in these `<config>/<version>` folders that no build holds now."""
     for folder in version_folders:
-        copies = {_copy_of(entry.name) for entry in os.scandir(folder)} - {None}
+        copies = {copy for entry in os.scandir(folder) if (copy := _copy_of(entry.name)) is not None}
         for name in copies:
             output_dir = os.path.join(folder, name)
             if not is_held(builder_lock(output_dir)):

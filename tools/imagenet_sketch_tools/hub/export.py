@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import datasets.config
 from datasets.arrow_writer import get_writer_batch_size_from_data_size, get_writer_batch_size_from_features
 from datasets.table import embed_table_storage
 from datasets.utils.py_utils import convert_file_size_to_int

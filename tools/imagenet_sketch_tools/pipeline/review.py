@@ -264,15 +264,22 @@ def string_fields(raw: bytes, *names: str) -> dict[str, str]:
 
 
 def handler_for(review: Review, token: str):
-    page = resources.files(__package__).joinpath(PAGE).read_bytes().replace(TOKEN_PLACEHOLDER, token.encode())
+    page = (
+        resources.files(__name__.rpartition(".")[0])
+        .joinpath(PAGE)
+        .read_bytes()
+        .replace(TOKEN_PLACEHOLDER, token.encode())
+    )
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
+        def log_message(self, format, *args):  # noqa: A002 (the base method's name for it)
             pass
 
         @property
         def port(self) -> int:
-            return self.server.server_address[1]
+            server = self.server
+            assert isinstance(server, ThreadingHTTPServer)
+            return server.server_port
 
         def refuse_foreign_host(self) -> bool:
             """Answer 403 (and return True) unless the request is addressed to this server by its own name."""
