@@ -7,6 +7,7 @@ hold, so a model's prediction compares to `label` directly. Images are the archi
 from __future__ import annotations
 
 import os
+from typing import Literal, TypeVar, overload
 
 import datasets
 from datasets.builder import Key
@@ -20,9 +21,10 @@ from imagenet_sketch_tools.fetch import locate
 # __init__, importing scipy.io among others (0.3-1 s). This builder reads remote archives through fsspec itself
 # and uses none of those patches: marking the module as patched skips that work.
 _patched_for_streaming = True
+_Split = TypeVar("_Split", datasets.Dataset, datasets.IterableDataset)
 
 
-class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
+class ImagenetSketch(cache.BuildsOutOfSight, datasets.ArrowBasedBuilder):
     """ImageNet-Sketch, read from a local zip, an extracted folder, or a zip URL (http(s)://, hf://).
 
     Config `default` is the release (or the user's archive given as `source`); config `sample` is the embedded
@@ -70,7 +72,7 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
                     "wnid": datasets.Value("string"),
                 }
             ),
-            supervised_keys=("image", "label"),
+            supervised_keys=datasets.info.SupervisedKeysData(input="image", output="label"),
             homepage=release.HOMEPAGE,
             citation=release.CITATION,
             license=release.LICENSE,
@@ -87,7 +89,7 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
             raise UserError(f"'{location}' holds no images; expected sketch/<wnid>/sketch_<n>.JPEG")
         return [
             datasets.SplitGenerator(
-                name=datasets.Split.TRAIN,
+                name=str(datasets.Split.TRAIN),
                 # One shard per class: num_proc splits them into contiguous wnid ranges, keeping the order.
                 gen_kwargs={
                     "location": location,
@@ -96,10 +98,11 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
             )
         ]
 
-    def _generate_shards(self, location, classes):
+    # datasets calls these with the split's gen_kwargs as keywords; its base methods declare only **kwargs.
+    def _generate_shards(self, location, classes):  # pyright: ignore[reportIncompatibleMethodOverride]
         yield from (shard.wnid for shard in classes)
 
-    def _generate_tables(self, location, classes):
+    def _generate_tables(self, location, classes):  # pyright: ignore[reportIncompatibleMethodOverride]
         reader = archive.open_archive(location)
         try:
             for index, shard in enumerate(classes):
@@ -109,6 +112,26 @@ class ImagenetSketch(cache.RemovesUnfinishedBuilds, datasets.ArrowBasedBuilder):
 
 
 # load() lives beside the builder it constructs so that `imagenet_sketch.load` is the one import users need.
+@overload
+def load(
+    source: str | None = None,
+    *,
+    name: str = "default",
+    split: str = "train",
+    streaming: Literal[False] = False,
+    cache_dir: str | None = None,
+    num_proc: int | None = None,
+) -> datasets.Dataset: ...
+@overload
+def load(
+    source: str | None = None,
+    *,
+    name: str = "default",
+    split: str = "train",
+    streaming: Literal[True],
+    cache_dir: str | None = None,
+    num_proc: int | None = None,
+) -> datasets.IterableDataset: ...
 def load(
     source: str | None = None,
     *,
@@ -121,11 +144,18 @@ def load(
     """What `load_dataset("imagenet_sketch", name)` gives. `name` is the config: `default` (the release, or
     `source`) or `sample` (the embedded sample). With no source, the prepared copy of that config that datasets'
     own cache lookup picks, if any; else the release from its mirrors."""
+    cache.remove_stale_builds(cache_dir, name)
     found = cache.prepared_copy(cache_dir, name) if source is None else None
     copy = {"version": datasets.Version(found[0]), "hash": found[1]} if found else {}
     builder = ImagenetSketch(source=source, config_name=name, cache_dir=cache_dir, **copy)
     if streaming and not found:
-        return builder.as_streaming_dataset(split)
+        return _one_split(builder.as_streaming_dataset(split), datasets.IterableDataset)
     builder.download_and_prepare(num_proc=num_proc)
-    dataset = builder.as_dataset(split)
+    dataset = _one_split(builder.as_dataset(split), datasets.Dataset)
     return dataset.to_iterable_dataset() if streaming else dataset
+
+
+def _one_split(dataset, kind: type[_Split]) -> _Split:
+    """What as_dataset/as_streaming_dataset return for one named split (their annotations also allow a dict)."""
+    assert isinstance(dataset, kind), type(dataset)
+    return dataset

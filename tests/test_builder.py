@@ -2,8 +2,11 @@
 
 import hashlib
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections import Counter
 
@@ -14,19 +17,23 @@ import imagenet_sketch
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from support.archives import class_members, write_zip
+from support.interrupts import first_line, start_cli, start_python, stop_if_running
 
 
-def prepare(tmp_path, source, **kwargs):
+def prepare(tmp_path, source, **kwargs) -> datasets.Dataset:
     builder = imagenet_sketch.ImagenetSketch(source=str(source), cache_dir=str(tmp_path / "cache"))
     builder.download_and_prepare(**kwargs)
-    return builder.as_dataset("train")
+    dataset = builder.as_dataset("train")
+    assert isinstance(dataset, datasets.Dataset)
+    return dataset
 
 
-def raw(dataset):
-    return dataset.cast_column("image", datasets.Image(decode=False))
+def raw(dataset: datasets.Dataset) -> list[dict]:
+    """The rows, images undecoded (path and bytes)."""
+    return dataset.cast_column("image", datasets.Image(decode=False)).to_list()
 
 
-def rows(dataset):
+def rows(dataset: datasets.Dataset):
     return [(row["image"]["path"], row["image"]["bytes"], row["label"], row["wnid"]) for row in raw(dataset)]
 
 
@@ -63,13 +70,13 @@ def test_a_missing_class_keeps_every_other_index(tmp_path):
     full = prepare(tmp_path / "full", write_zip(tmp_path / "full.zip", class_members(wnids)))
     partial_members = class_members(wnids)[3:]  # no n01440764 at all
     partial = prepare(tmp_path / "partial", write_zip(tmp_path / "partial.zip", partial_members))
-    labels = {row["wnid"]: row["label"] for row in full}
-    assert {row["wnid"]: row["label"] for row in partial} == {w: labels[w] for w in wnids[1:]}
+    labels = {row["wnid"]: row["label"] for row in full.to_list()}
+    assert {row["wnid"]: row["label"] for row in partial.to_list()} == {w: labels[w] for w in wnids[1:]}
     assert labels["n01443537"] == 1
 
 
 def test_crane_and_maillot_pairs_keep_distinct_labels(tmp_path, sample_zip):
-    labels = {row["wnid"]: row["label"] for row in prepare(tmp_path, sample_zip)}
+    labels = {row["wnid"]: row["label"] for row in prepare(tmp_path, sample_zip).to_list()}
     assert labels["n02012849"] == 134 and labels["n03126707"] == 517
     assert labels["n03710637"] == 638 and labels["n03710721"] == 639
 
@@ -110,7 +117,9 @@ def test_num_proc_2_gives_the_same_dataset(tmp_path, sample_zip):
 
 def test_streaming_equals_prepared(tmp_path, sample_zip):
     builder = imagenet_sketch.ImagenetSketch(source=str(sample_zip), cache_dir=str(tmp_path / "cache"))
-    streamed = builder.as_streaming_dataset("train").cast_column("image", datasets.Image(decode=False))
+    streamed = builder.as_streaming_dataset("train")
+    assert isinstance(streamed, datasets.IterableDataset)
+    streamed = streamed.cast_column("image", datasets.Image(decode=False))
     streamed_rows = [(r["image"]["path"], r["image"]["bytes"], r["label"], r["wnid"]) for r in streamed]
     assert streamed_rows == rows(prepare(tmp_path, sample_zip))
 
@@ -131,9 +140,10 @@ def test_http_source_reads_ranges_and_streams_the_first_example_early(tmp_path, 
     assert rows(prepare(tmp_path / "http", url)) == rows(prepare(tmp_path / "local", archive))
 
 
-def offline_load_dataset(tmp_path, cache, then: str) -> str:
-    """What a fresh, offline interpreter prints after `d = load_dataset("imagenet_sketch", split="train")`."""
-    script = f"import datasets; d = datasets.load_dataset('imagenet_sketch', cache_dir={str(cache)!r}, split='train');"
+def offline_load_dataset(tmp_path, cache, then: str, config: str | None = None) -> str:
+    """What a fresh, offline interpreter prints after `d = load_dataset("imagenet_sketch", [config], split="train")`."""
+    name = f"'imagenet_sketch', {config!r}" if config else "'imagenet_sketch'"
+    script = f"import datasets; d = datasets.load_dataset({name}, cache_dir={str(cache)!r}, split='train');"
     env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
     result = subprocess.run(
         [sys.executable, "-c", script + then], cwd=tmp_path, env=env, capture_output=True, text=True
@@ -207,3 +217,115 @@ def test_load_and_load_dataset_pick_the_same_prepared_copy(tmp_path):
         == imagenet_sketch.load(cache_dir=str(cache)).num_rows
         == 9
     )
+
+
+# --- killed builds: a copy is complete or absent; nothing a killed build left breaks load_dataset ---
+
+WNIDS = ["n01440764", "n02012849", "n03085013", "n03126707", "n03710637", "n03710721"]
+SHOW_ROWS = "print(d.num_rows)"
+
+
+def stalled_build(tmp_path, http_server, cache, per_class: int):
+    """`imagenet-sketch build` of a zip served by the loopback host, in a process of its own, held mid-build: the
+    host holds the read of the fourth class. Returns the process once the build is waiting there."""
+    members = class_members(WNIDS, per_class=per_class)
+    archive = write_zip(tmp_path / "B.zip", members, compression=zipfile.ZIP_STORED)
+    with zipfile.ZipFile(archive) as opened:
+        fourth_class = opened.getinfo(members[3 * per_class][0]).header_offset
+    url = http_server.serve("/B.zip", archive)
+    http_server.stall("/B.zip", at=fourth_class)
+    process = start_cli("build", "--source", url, "--cache-dir", str(cache), "--num-proc", "2")
+    assert http_server.stalled.wait(timeout=300), process.communicate()
+    return process, url
+
+
+def unfinished(cache) -> list:
+    return [path for path in cache.rglob("*.incomplete") if path.is_dir()]
+
+
+def test_a_build_killed_mid_way_never_breaks_load_dataset(tmp_path, http_server, capsys):
+    """Copy A is built; a build of B is held mid-way, when `load_dataset("imagenet_sketch", "default")` must still
+    read A (before: FileNotFoundError on `<hash>.incomplete/dataset_info.json`); then B's build is killed with
+    SIGKILL, and A still loads; B's rebuild leaves exactly its own shards and nothing of the killed one."""
+    from imagenet_sketch_tools.cli.main import main
+
+    cache = tmp_path / "cache"
+    prepare(tmp_path, write_zip(tmp_path / "A.zip", class_members(WNIDS[:2], per_class=3)))
+    process, url = stalled_build(tmp_path, http_server, cache, per_class=4)
+    assert unfinished(cache)  # datasets is writing B's shards
+    assert offline_load_dataset(tmp_path, cache, SHOW_ROWS, "default").split() == ["6"]  # A, during B's build
+
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    assert offline_load_dataset(tmp_path, cache, SHOW_ROWS, "default").split() == ["6"]  # A, after the kill
+
+    http_server.release()
+    assert main(["build", "--source", url, "--cache-dir", str(cache)]) == 0
+    folder = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("at ")
+    assert offline_load_dataset(tmp_path, cache, SHOW_ROWS, "default").split() == ["24"]  # B, the newest copy
+    rebuilt = imagenet_sketch.load(url, cache_dir=str(cache))
+    assert sorted(os.listdir(folder)) == sorted(
+        [os.path.basename(file["filename"]) for file in rebuilt.cache_files] + ["LICENSE", "dataset_info.json"]
+    )
+    assert not unfinished(cache)
+    assert not [path.name for path in cache.rglob(".*") if "." in path.name[1:]]  # no staging folder or file left
+
+
+def test_a_stale_incomplete_folder_is_removed_by_load(tmp_path, sample_zip):
+    """An `<hash>.incomplete` that an older build left (datasets builds there in place) is removed by the next
+    `load()` when no build holds it, so plain load_dataset reads the copy again."""
+    built = prepare(tmp_path, sample_zip)
+    folder = os.path.dirname(built.cache_files[0]["filename"])
+    stale = folder.replace(os.path.basename(folder), "0123456789abcdef") + ".incomplete"
+    os.makedirs(stale)
+    with open(os.path.join(stale, "imagenet_sketch-train-00000-00000-of-00002.arrow"), "wb") as shard:
+        shard.write(b"cut short")
+    imagenet_sketch.load(cache_dir=str(tmp_path / "cache"))
+    assert not os.path.exists(stale)
+    assert offline_load_dataset(tmp_path, tmp_path / "cache", SHOW_ROWS, "default").split() == ["31"]
+
+
+# Builds in a process of its own, held at its second class until the test creates `go`; `marker` says it is there.
+# Nothing of the build is replaced: the pause only keeps it mid-way while the test acts.
+PAUSED_BUILD = """
+import sys, time
+from pathlib import Path
+from imagenet_sketch_tools.dataset import rows
+class_table, calls = rows.class_table, []
+def paused(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        Path({marker!r}).write_text("mid-build")
+        while not Path({go!r}).exists():
+            time.sleep(0.01)
+    return class_table(*args, **kwargs)
+rows.class_table = paused
+from imagenet_sketch_tools.cli.main import main
+sys.exit(main({argv!r}))
+"""
+
+
+def test_a_second_build_of_the_same_copy_waits_for_the_first(tmp_path):
+    """Two real processes build one copy: the second says in one line which process it waits for, then reuses
+    what the first built (one build, one copy)."""
+    source = write_zip(tmp_path / "A.zip", class_members(WNIDS, per_class=3))
+    argv = ["build", "--source", str(source), "--cache-dir", str(tmp_path / "cache")]
+    marker, go = tmp_path / "building", tmp_path / "go"
+    first = start_python("-c", PAUSED_BUILD.format(marker=str(marker), go=str(go), argv=argv))
+    while not marker.exists():  # the marker is the synchronisation; the poll only bounds a failed start
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.01)
+    second = start_cli(*argv)
+    try:
+        line = first_line(second)  # the event: the second found the first at work
+        folder = re.escape(str(tmp_path / "cache" / "imagenet_sketch" / "default"))
+        assert re.fullmatch(rf"waiting for pid {first.pid} \(.*\), building {folder}/1\.0\.0/[0-9a-f]+\n", line), line
+        go.write_text("go")
+        out_first, err = first.communicate(timeout=300)
+        assert first.returncode == 0, err
+        out_second, err = second.communicate(timeout=300)
+        assert second.returncode == 0, err
+        assert out_first.startswith("built 18 rows") and out_second.startswith("built 18 rows")
+        assert out_first.splitlines()[-1] == out_second.splitlines()[-1]  # the same folder
+    finally:
+        stop_if_running(first, second)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ from imagenet_sketch_tools.dataset.cache import prepared_hash
 from imagenet_sketch_tools.dataset.classes import class_table
 from imagenet_sketch_tools.dataset.sample import sketch_jpeg
 from support.archives import class_members, write_zip
-from support.interrupts import assert_interrupted, interrupt, start_cli
+from support.interrupts import assert_interrupted, assert_terminated, interrupt, start_cli, terminate, worker_pids
 
 ERROR = "imagenet-sketch: error: "
 
@@ -51,7 +53,7 @@ def assert_nothing_prepared(cache: Path) -> None:
 
 def stored(cache: Path) -> dict[str, bytes]:
     dataset = imagenet_sketch.load(cache_dir=str(cache)).cast_column("image", datasets.Image(decode=False))
-    return {row["image"]["path"]: row["image"]["bytes"] for row in dataset}
+    return {row["image"]["path"]: row["image"]["bytes"] for row in dataset.to_list()}
 
 
 # --- build, info, verify, peek on good input ---
@@ -270,6 +272,80 @@ def test_the_console_script_exits_non_zero_without_a_traceback(tmp_path):
     assert_nothing_prepared(tmp_path / "cache")
 
 
+# --- command lines argparse refuses: one line, exit 2 ---
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["bake"], "argument COMMAND: invalid choice: 'bake'"),
+        (["build", "--colour"], "unrecognized arguments: --colour"),
+        (["build", "--num-proc", "0"], "argument --num-proc: must be at least 1, got 0"),
+        (["export", "--output", "p", "--num-proc", "-2"], "argument --num-proc: must be at least 1, got -2"),
+        (["info", "--num-proc", "two"], "argument --num-proc: 'two' is not a whole number"),
+        (["build", "--source", "a.zip", "--sample"], "argument --sample: not allowed with argument --source"),
+    ],
+)
+def test_a_refused_command_line_is_one_line_and_exit_2(tmp_path, argv, says):
+    """As README says: one line naming what is wrong and where to look (before: usage, then the error, three
+    lines), exit 2 as argparse does for a command line it refuses; nothing built."""
+    result = subprocess.run(
+        [sys.executable, "-m", "imagenet_sketch_tools.cli.main", *argv, *(["--cache-dir", "c"] if argv else [])],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert re.fullmatch(rf"{ERROR}{re.escape(says)}.*; see `imagenet-sketch( \w+)? --help`\n", result.stderr), (
+        result.stderr
+    )
+    assert os.listdir(tmp_path) == []
+
+
+# --- a full disk during a build: the root cause, in one line ---
+
+NO_SPACE = "the disk is full or a file size limit was reached); nothing was kept: free space there, or give --cache-dir"
+
+
+def test_a_file_size_limit_during_a_build_names_the_cause_and_the_folder(tmp_path):
+    """The kernel refuses a write past RLIMIT_FSIZE with EFBIG (Python ignores SIGXFSZ): a real write error in
+    the middle of datasets' Arrow writer (before: `DatasetGenerationError: An error occurred while generating
+    the dataset`, the cause unsaid)."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(["n01440764", "n02012849"], per_class=40))
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "imagenet_sketch_tools.cli.main", "build", "--source", str(source)]
+    limit = 50_000  # bytes per file: the lock files fit, the Arrow shard (~140 KB) does not
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([*argv, "--cache-dir", str(cache)], preexec_fn=limited, capture_output=True, text=True)
+    folder = cache / "imagenet_sketch" / "default" / "1.0.0"
+    assert_one_line_error(result.returncode, result.stderr.splitlines()[-1], f"could not write to {folder} (EFBIG: ")
+    assert NO_SPACE in result.stderr
+    assert_nothing_prepared(cache)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounts a small tmpfs: needs root")
+def test_a_full_disk_during_a_build_names_the_cause_and_the_folder(tmp_path):
+    """A real ENOSPC: the cache on a 64 KB tmpfs, mounted in a mount namespace of the command's own (so it goes
+    away with it)."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(["n01440764", "n02012849"], per_class=40))
+    small = tmp_path / "small"
+    small.mkdir()
+    command = (
+        f"mount -t tmpfs -o size=64k tmpfs {small} && exec {sys.executable} -m imagenet_sketch_tools.cli.main "
+        f"build --source {source} --cache-dir {small / 'cache'}"
+    )
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", command], capture_output=True, text=True
+    )
+    folder = small / "cache" / "imagenet_sketch" / "default" / "1.0.0"
+    assert_one_line_error(result.returncode, result.stderr.splitlines()[-1], f"could not write to {folder} (ENOSPC: ")
+    assert NO_SPACE in result.stderr
+
+
 # --- Ctrl-C during a build: one line, exit 130, nothing left; the rerun completes ---
 
 CLASSES, PER_CLASS = 300, 20
@@ -331,6 +407,31 @@ def test_ctrl_c_during_a_zip_build(tmp_path, capsys, http_server):
     assert code == 0 and out.startswith("built 200 rows, 40 classes present")
     found = load_dataset_offline(cache, tmp_path)
     assert found.returncode == 0 and "num_rows: 200" in found.stdout, found.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_build_with_two_processes(tmp_path, capsys, http_server):
+    """SIGTERM to the command only (as `timeout` or `docker stop` sends it), while a worker's read is held by the
+    loopback host: exit 143 with one line, no worker left running (before: they went on under PID 1), nothing
+    kept in the cache; the rerun completes."""
+    members = big_members(40, 5)
+    archive = write_zip(tmp_path / "ImageNet-Sketch.zip", members, compression=zipfile.ZIP_STORED)
+    with zipfile.ZipFile(archive) as opened:
+        eleventh_class = opened.getinfo(members[10 * 5][0]).header_offset
+    url = http_server.serve("/ImageNet-Sketch.zip", archive)
+    http_server.stall("/ImageNet-Sketch.zip", at=eleventh_class)
+    cache = tmp_path / "cache"
+    process = start_build(url, cache, "--num-proc", "2")
+    assert http_server.stalled.wait(timeout=300), process.communicate()  # a worker is waiting on that read
+    workers = worker_pids(process.pid)
+    code, err, survivors = terminate(process)
+    assert len(workers) >= 2, workers
+    assert_terminated(code, err, survivors)
+    assert_nothing_prepared(cache)
+
+    http_server.release()
+    code, out, _ = cli(capsys, "build", "--source", url, "--cache-dir", str(cache), "--num-proc", "2")
+    assert code == 0 and out.startswith("built 200 rows, 40 classes present")
 
 
 @pytest.mark.slow

@@ -165,3 +165,25 @@ def test_unreachable_mirror_says_so(archive, folder):
     with pytest.raises(MirrorError, match="could not reach gone .*check the network or try another --mirror"):
         fetch(url, folder / "ImageNet-Sketch.zip", archive[1], mirror="gone", retries=0)
     assert list(folder.iterdir()) == []
+
+
+def test_an_endless_answer_without_content_length_stops_at_the_expected_size(http_server, archive, folder):
+    """A server that sends no Content-Length and never ends its body: the client stops at the expected size,
+    hangs up, and keeps nothing (before: it wrote until the disk was full)."""
+    content, expected = archive
+    url = http_server.endless("/endless.zip", content[:1000])
+    output = folder / "ImageNet-Sketch.zip"
+    with pytest.raises(MirrorError, match=f"sent more than the expected {expected.size:,} bytes at {url}"):
+        fetch(url, output, expected, mirror="loopback", retries=0)
+    assert http_server.endless_done.wait(timeout=120)
+    assert http_server.endless_ended == "client closed"
+    assert sorted(path.name for path in folder.iterdir()) == []
+
+
+def test_an_endless_answer_stops_at_the_given_size_too(http_server, archive, folder):
+    content, _ = archive
+    url = http_server.endless("/endless.zip", content[:1000])
+    with pytest.raises(MirrorError, match="sent more than the expected 5,000 bytes"):
+        fetch(url, folder / "x.zip", Expected(5_000, None), mirror="loopback", retries=0)
+    assert http_server.endless_done.wait(timeout=120)
+    assert http_server.endless_ended == "client closed"

@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import datasets
 import pytest
 
 import imagenet_sketch
@@ -127,4 +128,6 @@ def test_kaggle_s_extracted_copy_is_a_copy_of_its_own(release_zip, http_server, 
 def prepared_folder(cache: str) -> Path:
     builder = imagenet_sketch.ImagenetSketch(cache_dir=cache)
     builder.download_and_prepare()
-    return Path(builder.as_dataset("train").cache_files[0]["filename"]).parent
+    dataset = builder.as_dataset("train")
+    assert isinstance(dataset, datasets.Dataset)
+    return Path(dataset.cache_files[0]["filename"]).parent

@@ -11,11 +11,12 @@ import pytest
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import file_sha256
+from imagenet_sketch_tools.dataset.release import GDRIVE_FILE_ID
 from imagenet_sketch_tools.fetch import mirrors
 from imagenet_sketch_tools.fetch.download import Expected, MirrorError
 from support.loopback import HUB_ZIP_PATH
 
-FILE_ID = mirrors.GDRIVE_FILE_ID
+FILE_ID = GDRIVE_FILE_ID
 UUID = "6f3c0b1e-2a4d-4c8e-9b7a-1d2e3f4a5b6c"
 # Drive's answer to a file too large to scan, with the form its "Download anyway" button submits (one line, as sent).
 WARNING_PAGE = (

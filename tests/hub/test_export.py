@@ -3,6 +3,7 @@
 import os
 import posixpath
 import re
+import signal
 import time
 
 import datasets
@@ -13,9 +14,18 @@ import pytest
 import imagenet_sketch
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.hub import export
+from imagenet_sketch_tools.hub import card, export
 from support.archives import class_members, write_zip
-from support.interrupts import assert_interrupted, interrupt, start_cli, start_python
+from support.interrupts import (
+    assert_interrupted,
+    assert_terminated,
+    interrupt,
+    start_cli,
+    start_python,
+    stop_if_running,
+    terminate,
+    worker_pids,
+)
 
 WNIDS = ["n01440764", "n02012849", "n03085013", "n03126707", "n03710637", "n03710721"]
 
@@ -78,11 +88,11 @@ def test_parquet_reads_without_datasets(tmp_path, built):
     assert table.num_rows == len(expected)
     assert [image["bytes"] for image in table.column("image").to_pylist()] == [row[1] for row in expected]
     pattern = str(tmp_path / "pkg" / "data" / "*.parquet")
-    counts = duckdb.sql(
+    counts = duckdb.execute(
         f"SELECT wnid, label, count(*) FROM read_parquet('{pattern}') GROUP BY ALL ORDER BY wnid"
     ).fetchall()
     assert counts == sorted({(wnid, label, 5) for _, _, label, wnid in expected})
-    sizes = duckdb.sql(f"SELECT sum(octet_length(image.bytes)) FROM read_parquet('{pattern}')").fetchall()[0][0]
+    sizes = duckdb.execute(f"SELECT sum(octet_length(image.bytes)) FROM read_parquet('{pattern}')").fetchall()[0][0]
     assert sizes == sum(len(row[1]) for row in expected)
 
 
@@ -98,7 +108,7 @@ def test_an_interrupted_export_leaves_nothing_that_looks_complete(tmp_path, buil
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export.card, "write_package_metadata", interrupted)
+    monkeypatch.setattr(card, "write_package_metadata", interrupted)
     with pytest.raises(KeyboardInterrupt):
         export.export(built, tmp_path / "pkg", progress=False)
     assert sorted(os.listdir(tmp_path)) == ["ImageNet-Sketch.zip", "cache"]
@@ -145,17 +155,19 @@ def test_command_bad_options_are_one_line_errors(tmp_path, capsys, extra, messag
 
 
 # Runs the command in a process of its own, held still when the first shard is reported done: the export's
-# progress bar stops in its first update (a marker file says so) until the interrupt arrives. Nothing of the
-# export is replaced; the pause only makes sure shards are still unfinished when Ctrl-C comes.
+# progress bar stops in its first update (a marker file says so) until the interrupt arrives, or until the test
+# creates the `go` file. Nothing of the export is replaced; the pause only makes sure shards are still unfinished
+# when the test acts.
 PAUSED_EXPORT = """
-import sys, threading
+import sys, time
 from pathlib import Path
 import tqdm.auto
 update = tqdm.auto.tqdm.update
 def paused_update(bar, n=1):
     if getattr(bar, "desc", "").startswith("Exporting parquet shards") and n:
         Path({marker!r}).write_text("a shard is done")
-        threading.Event().wait()  # until the interrupt
+        while not Path({go!r}).exists():  # until the test says go, or the interrupt
+            time.sleep(0.01)
     return update(bar, n)
 tqdm.auto.tqdm.update = paused_update
 from imagenet_sketch_tools.cli.main import main
@@ -163,23 +175,99 @@ sys.exit(main({argv!r}))
 """
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_export_with_two_processes(tmp_path):
-    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
-    output, marker = tmp_path / "pkg", tmp_path / "exporting"
-    argv = ["export", "--source", str(source), "--output", str(output), "--cache-dir", str(tmp_path / "cache")]
-    argv += ["--num-proc", "2", "--max-shard-size", "8KB"]
-    script = PAUSED_EXPORT.format(marker=str(marker), argv=argv)
-    process = start_python("-c", script)
+def shard_count(out: str) -> int:
+    """The shard count the export's summary line gives."""
+    said = re.search(r"in (\d+) shard\(s\)", out)
+    assert said, out
+    return int(said[1])
+
+
+def start_paused_export(tmp_path, argv: list[str]):
+    """The export command in a process of its own, once it is paused with a shard written (see PAUSED_EXPORT)."""
+    marker, go = tmp_path / "exporting", tmp_path / "go"
+    process = start_python("-c", PAUSED_EXPORT.format(marker=str(marker), go=str(go), argv=argv))
     while not marker.exists():  # the marker is the synchronisation; the poll only bounds a failed start
         assert process.poll() is None, process.communicate()
         time.sleep(0.01)
+    return process, go
+
+
+def export_argv(tmp_path, source, output, *extra: str) -> list[str]:
+    return ["export", "--source", str(source), "--output", str(output), "--cache-dir", str(tmp_path / "cache"), *extra]
+
+
+@pytest.mark.slow
+def test_a_second_export_to_the_same_output_stops_and_the_first_completes(tmp_path):
+    """Two real processes: while the first holds the output (paused after a shard), the second stops at once
+    with one line naming the first, and touches nothing; the first then finishes a complete package."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--max-shard-size", "8KB")
+    imagenet_sketch.load(str(source), cache_dir=str(tmp_path / "cache"))  # built once, before either export
+    first, go = start_paused_export(tmp_path, argv)
+    second = start_cli(*argv)
+    try:
+        out, err = second.communicate(timeout=600)
+        assert second.returncode == 1, err
+        assert re.fullmatch(
+            rf"imagenet-sketch: error: '{output}' is being written by another export, pid {first.pid} .*"
+            r"wait for it to finish or choose another --output\n",
+            err,
+        ), err
+        go.write_text("go")
+        out, err = first.communicate(timeout=600)
+        assert first.returncode == 0, err
+    finally:
+        stop_if_running(first, second)
+    shards = shard_count(out)
+    assert sorted(os.listdir(output / "data")) == [f"train-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
+    assert datasets.load_dataset(str(output), split="train").num_rows == 30
+    assert sorted(name for name in os.listdir(tmp_path) if name.startswith(".")) == []
+
+
+@pytest.mark.slow
+def test_what_a_killed_export_left_is_removed_by_the_next(tmp_path):
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--max-shard-size", "8KB")
+    killed, _ = start_paused_export(tmp_path, argv)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.communicate()
+    assert [name for name in os.listdir(tmp_path) if name.endswith(".partial")]  # a staging folder was left
+    rerun = start_cli(*argv)
+    _, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".partial")]
+    assert datasets.load_dataset(str(output), split="train").num_rows == 30
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_export_with_two_processes(tmp_path):
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--num-proc", "2", "--max-shard-size", "8KB")
+    process, _ = start_paused_export(tmp_path, argv)
     assert_interrupted(*interrupt(process))
-    assert not output.exists() and not (tmp_path / ".pkg.partial").exists()
+    assert not output.exists() and not [name for name in os.listdir(tmp_path) if name.endswith(".partial")]
 
     rerun = start_cli(*argv)
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0 and "Warning" not in err, err  # e.g. no "leaked semaphore" from the workers
-    shards = int(re.search(r"in (\d+) shard\(s\)", out)[1])
+    shards = shard_count(out)
     assert shards >= 3 and len(os.listdir(output / "data")) == shards
     assert datasets.load_dataset(str(output), split="train").num_rows == 30
+
+
+@pytest.mark.slow
+def test_sigterm_during_export_with_two_processes(tmp_path):
+    """SIGTERM to the command only, while it is paused with shards unfinished: exit 143 with one line, its two
+    workers stopped (before: they went on under PID 1), no package and no staging folder left."""
+    source = write_zip(tmp_path / "ImageNet-Sketch.zip", class_members(WNIDS, per_class=5))
+    output = tmp_path / "pkg"
+    argv = export_argv(tmp_path, source, output, "--num-proc", "2", "--max-shard-size", "8KB")
+    process, _ = start_paused_export(tmp_path, argv)
+    workers = worker_pids(process.pid)
+    code, err, survivors = terminate(process)
+    assert len(workers) == 2, workers
+    assert_terminated(code, err, survivors)
+    assert not output.exists() and not [name for name in os.listdir(tmp_path) if name.endswith(".partial")]

@@ -118,7 +118,9 @@ def served(collected):
 def page_token(url: str) -> str:
     """The token the served page carries, read from the page as its script reads it."""
     with urllib.request.urlopen(url + "/") as response:
-        return re.search(r'<meta name="review-token" content="([^"]+)">', response.read().decode())[1]
+        found = re.search(r'<meta name="review-token" content="([^"]+)">', response.read().decode())
+    assert found, "the page carries no token"
+    return found[1]
 
 
 def call(url: str, body: dict | None = None) -> tuple[int, dict]:
@@ -155,6 +157,33 @@ def test_api_saves_decisions_before_answering_and_refuses_what_it_should(served,
     _, tench = call(url + f"/api/class?wnid={TENCH}")
     assert [image["decision"] for image in tench["images"]][:3] == [None, "reject", None]
     assert tench["query"] == "sketch of tench"
+
+
+@pytest.mark.parametrize(
+    "api, body",
+    [
+        ("decision", json.dumps({"path": [raw(TENCH, 1)], "decision": "keep"}).encode()),  # a list
+        ("decision", json.dumps({"path": {"p": raw(TENCH, 1)}, "decision": "keep"}).encode()),  # an object
+        ("decision", json.dumps({"path": raw(TENCH, 1), "decision": ["keep"]}).encode()),
+        ("decision", json.dumps({"path": raw(TENCH, 1), "decision": "reject", "reason": 7}).encode()),
+        ("decision", b"[" * 100_000 + b"]" * 100_000),  # deeper than the JSON parser's recursion limit
+        ("decision", json.dumps([raw(TENCH, 1), "keep"]).encode()),  # not an object
+        ("decision", b"path=raw/n01440764/001.jpg&decision=keep"),  # not JSON
+        ("decision", b"\xff\xfe not UTF-8"),
+        ("keep-rest", json.dumps({"wnid": [TENCH]}).encode()),
+        ("keep-rest", json.dumps({"wnid": {"$ne": ""}}).encode()),
+    ],
+)
+def test_a_malformed_body_is_answered_400_and_changes_nothing(served, collected, api, body):
+    """Before: a `path` that is a list or an object, or deeply nested JSON, raised in the handler: the connection
+    dropped unanswered and a traceback was printed."""
+    url, _ = served
+    port = url.rsplit(":", 1)[1]
+    headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json", "X-Review-Token": page_token(url)}
+    status, answer = raw_request(url, "POST", f"/api/{api}", headers, body)
+    assert status == 400 and json.loads(answer)["error"], answer
+    assert list(Manifest(collected).rows("decision")) == []
+    assert call(url + "/api/classes")[0] == 200  # the server still answers
 
 
 def raw_request(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:

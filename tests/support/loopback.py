@@ -11,6 +11,9 @@ A served file carries an ETag (from its bytes) and a Last-Modified (when it was 
 `stall(url_path, at=..., after=...)` holds the next GET of a file whose answer covers byte `at` (any GET if None),
 once, after sending `after` body bytes (none, and no headers, if None): `stalled` is set the moment it holds,
 so a test knows the client is waiting on it, and the answer is dropped when `release()` (or `close()`) is called.
+`endless(url_path, head)` answers with no Content-Length and a body that never ends (`head`, then zeros), as a
+broken or hostile server does; once it has ended, `endless_done` is set and `endless_ended` says how: "client
+closed" or, as a safety net for a client that would read on forever, "limit" after ENDLESS_LIMIT bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from imagenet_sketch_tools.dataset.release import HUB_ZIP_URL
 
 # Where the hub serves the release zip: a loopback server set as HF_ENDPOINT serves it at the same path.
 HUB_ZIP_PATH = urllib.parse.urlsplit(HUB_ZIP_URL).path
+ENDLESS_LIMIT = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,15 @@ class RangeServer:
         self.request_headers: list[dict[str, str]] = []  # every request's headers, in the order of `requests`
         self.stalls: dict[str, Stall] = {}
         self.stalled, self.released = threading.Event(), threading.Event()
+        self.endless_ended: str | None = None
+        self.endless_done = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     def serve(
         self,
@@ -90,6 +96,9 @@ class RangeServer:
         self.routes[path] = function
         return self.url + path
 
+    def endless(self, path: str, head: bytes) -> str:
+        return self.route(path, lambda handler: handler.send_endless(head))
+
     def stall(self, path: str, *, at: int | None = None, after: int | None = None) -> None:
         self.stalls[path] = Stall(at, after)
 
@@ -116,7 +125,7 @@ class RangeServer:
             # Headers and body go out as separate writes; with Nagle on, each request stalls ~40 ms on delayed ACK.
             disable_nagle_algorithm = True
 
-            def log_message(self, *args):
+            def log_message(self, format, *args):  # noqa: A002 (the base method's name for it)
                 pass
 
             def do_HEAD(self):
@@ -186,7 +195,7 @@ class RangeServer:
                 self.end_headers()
                 if not self.with_body:
                     return
-                if stall is not None:
+                if stall is not None and stall.after is not None:  # (a stall with no `after` held above)
                     self.wfile.write(content[start : start + stall.after])
                     self.wfile.flush()
                     self._hold()
@@ -198,6 +207,23 @@ class RangeServer:
                 self.wfile.write(content[start : start + cut_after])
                 self.wfile.flush()
                 self.close_connection = True
+
+            def send_endless(self, head: bytes):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/zip")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                sent, block = 0, head + bytes((1 << 16) - len(head))
+                try:
+                    while sent < ENDLESS_LIMIT:
+                        self.wfile.write(block)
+                        sent, block = sent + len(block), bytes(1 << 16)
+                except OSError:  # the client hung up
+                    owner.endless_ended = "client closed"
+                else:
+                    owner.endless_ended = "limit"
+                owner.endless_done.set()
 
             def _hold(self):
                 """Keep the client waiting until the test releases it, then drop the connection unanswered."""

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from imagenet_sketch_tools.dataset import sources
+
+if TYPE_CHECKING:
+    import datasets
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, builds: bool = True) -> None:
@@ -16,7 +20,18 @@ def add_source_arguments(parser: argparse.ArgumentParser, builds: bool = True) -
     )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
     if builds:
-        parser.add_argument("--num-proc", type=int, default=None, help="processes for the build (default: 1)")
+        parser.add_argument("--num-proc", type=positive_int, default=None, help="processes for the build (default: 1)")
+
+
+def positive_int(text: str) -> int:
+    """A count of processes: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def source_of(args: argparse.Namespace) -> str | None:
@@ -28,7 +43,7 @@ def source_of(args: argparse.Namespace) -> str | None:
     return args.source
 
 
-def prepared(args: argparse.Namespace):
+def prepared(args: argparse.Namespace) -> datasets.Dataset:
     """The prepared train split for the command's source options, built first if needed."""
     import imagenet_sketch
 

@@ -1,13 +1,14 @@
-"""The prepared copies in the datasets cache: which one a lookup finds, and cleaning up after a failed build."""
+"""The prepared copies in the datasets cache: which one a lookup finds, and building one out of sight of it."""
 
 from __future__ import annotations
 
 import glob
 import json
 import os
-import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from imagenet_sketch_tools.dataset import staging
 from imagenet_sketch_tools.dataset.archive import is_remote
 from imagenet_sketch_tools.dataset.release import NAME
 
@@ -23,15 +24,20 @@ def prepared_copy(cache_dir: str | None, config: str = "default") -> tuple[str, 
     `<cache>/<name>/<config>/<version>/<hash>` folders whose `dataset_info.json` names the config, the one whose
     folder was modified last, whatever its version. Unfinished folders are skipped (datasets would fail on them).
     """
-    import datasets
-
-    root = os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
+    root = cache_root(cache_dir)
     folders = [path for path in glob.glob(os.path.join(root, NAME, config, "*", "*")) if _names_config(path, config)]
     if not folders:
         return None
     # sorted(...)[-1] as datasets does: of two folders modified at the same instant, the later in glob order.
     chosen = Path(sorted(folders, key=lambda path: Path(path).stat().st_mtime)[-1])
     return chosen.parts[-2], chosen.parts[-1]
+
+
+def cache_root(cache_dir: str | None) -> str:
+    """The datasets cache folder: `cache_dir`, else datasets' default (HF_DATASETS_CACHE)."""
+    import datasets.config  # the builder's dependency; loaded only when the cache is looked at
+
+    return os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
 
 
 def prepared_hash(cache_dir: str | None, config: str = "default") -> str | None:
@@ -53,33 +59,36 @@ def date_as_sample(output_dir: str) -> None:
         os.utime(output_dir, (SAMPLE_FOLDER_TIME, SAMPLE_FOLDER_TIME))
 
 
-def remove_unfinished(output_dir: str) -> None:
-    """Remove a build's `<output>.incomplete` folder after it failed.
-
-    datasets makes that folder just before the `try` that removes it on failure, so a Ctrl-C landing in between
-    leaves it, and load_dataset's cache lookup then trips on it. Removed under the builder's lock (datasets' own
-    FileLock, same file), and only if no other build of the same copy holds that lock.
-    """
-    from datasets.utils._filelock import FileLock
-    from filelock import Timeout
-
-    unfinished = output_dir + ".incomplete"
-    if is_remote(output_dir) or not os.path.isdir(unfinished):
-        return
-    try:
-        with FileLock(output_dir + "_builder.lock", timeout=0):
-            shutil.rmtree(unfinished, ignore_errors=True)
-    except Timeout:
-        pass
+def remove_stale_builds(cache_dir: str | None, config: str) -> None:
+    """Remove what killed builds of `config` left in the cache (datasets' lookup would trip on an `.incomplete`)."""
+    root = cache_root(cache_dir)
+    if not is_remote(root):
+        staging.remove_stale(glob.glob(os.path.join(glob.escape(root), NAME, config, "*")))
 
 
-class RemovesUnfinishedBuilds:
-    """A builder mixin: whatever stops a build (Ctrl-C included) leaves nothing a cache lookup could mistake
-    for a dataset."""
+if TYPE_CHECKING:  # the mixin is only ever mixed into a datasets builder: typed as one, without importing it
+    from datasets import DatasetBuilder as _Builder
+else:
+    _Builder = object
 
-    def download_and_prepare(self, *args, **kwargs) -> None:
+
+class BuildsOutOfSight(_Builder):
+    """A builder mixin: the copy is built where no cache lookup sees it and appears complete or not at all,
+    whatever stops the build (staging.build_out_of_sight)."""
+
+    def download_and_prepare(self, output_dir: str | None = None, *args, **kwargs) -> None:
+        from datasets import DownloadMode
+
+        final = output_dir if output_dir is not None else self._cache_dir
+        if is_remote(final):
+            super().download_and_prepare(final, *args, **kwargs)
+            return
+        reuse = DownloadMode(kwargs.get("download_mode") or DownloadMode.REUSE_DATASET_IF_EXISTS)
         try:
-            super().download_and_prepare(*args, **kwargs)
-        except BaseException:
-            remove_unfinished(self._output_dir)
-            raise
+            staging.build_out_of_sight(
+                lambda into: super(BuildsOutOfSight, self).download_and_prepare(into, *args, **kwargs),
+                final,
+                reuse=reuse == DownloadMode.REUSE_DATASET_IF_EXISTS,
+            )
+        finally:
+            self._output_dir = final  # datasets pointed it at the staging folder it was given

@@ -3,6 +3,8 @@
 The bytes go to `<output>.partial` and are renamed to `output` only once their size and sha256 match; an
 interrupted transfer is picked up with a Range request. A verified copy is recorded in `<output>.verified`
 (size, mtime, sha256), so asking again for a file already in place does no network work and no re-hashing.
+One download at a time writes `output` (common.locks); a second one says which process holds it and waits,
+then finds the verified file. No more than the expected size is ever written, whatever the server sends.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tqdm.auto import tqdm
 
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import cache_folder, file_sha256, write_atomically
+from imagenet_sketch_tools.common.locks import exclusive, lock_of
 from imagenet_sketch_tools.dataset.release import ARCHIVE_NAME, release_checksum
 
 # Transient failures within one run are resumed in place this many times before the run gives up.
@@ -104,37 +107,51 @@ def fetch(
     if verified_copy(output, expected):
         return output
     output.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(lock_of(output), busy=lambda holder: f"waiting for {holder}, downloading {output}", wait=True):
+        if verified_copy(output, expected):  # the download this one waited for got it
+            return output
+        own_client = client is None
+        client = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=30.0))
+        try:
+            received = _transfer_with_retries(
+                client, url, output, expected, mirror, headers or {}, retries, denied_hint
+            )
+        finally:
+            if own_client:
+                client.close()
+        return _verify_into_place(output, expected, url=url, mirror=mirror, received=received)
+
+
+def _transfer_with_retries(client, url, output, expected, mirror, headers, retries, hint) -> tuple[int, float]:
+    """Transfer into `<output>.partial`, resuming after a dropped connection; (bytes received, seconds)."""
     partial = Path(f"{output}.partial")
-    own_client = client is None
-    client = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=30.0))
     started, received = time.monotonic(), [0]  # bytes received over every attempt, dropped ones included
-    try:
-        for attempt in range(retries + 1):
-            try:
-                _transfer(
-                    client, url, partial, expected, received, mirror=mirror, headers=headers or {}, hint=denied_hint
-                )
-                break
-            except NETWORK_ERRORS as error:
-                if attempt == retries and isinstance(error, httpx.ConnectError):
-                    raise MirrorError(
-                        f"could not reach {mirror} ({error}); check the network or try another --mirror"
-                    ) from error
-                if attempt == retries:
-                    raise MirrorError(
-                        f"the transfer from {mirror} stopped at {_size_of(partial):,} bytes ({error}); "
-                        f"run the command again to resume it from there"
-                    ) from error
-    finally:
-        if own_client:
-            client.close()
+    for attempt in range(retries + 1):
+        try:
+            _transfer(client, url, partial, expected, received, mirror=mirror, headers=headers, hint=hint)
+            break
+        except NETWORK_ERRORS as error:
+            if attempt == retries and isinstance(error, httpx.ConnectError):
+                raise MirrorError(
+                    f"could not reach {mirror} ({error}); check the network or try another --mirror"
+                ) from error
+            if attempt == retries:
+                raise MirrorError(
+                    f"the transfer from {mirror} stopped at {_size_of(partial):,} bytes ({error}); "
+                    f"run the command again to resume it from there"
+                ) from error
+    return received[0], time.monotonic() - started
+
+
+def _verify_into_place(output: Path, expected: Expected, *, url: str, mirror: str, received) -> Path:
+    partial = Path(f"{output}.partial")
     problem = mismatch(partial, expected)
     if problem:
         partial.unlink()
         raise MirrorError(f"the file {mirror} served ({url}) {problem}; it was discarded; try another --mirror")
     os.replace(partial, output)
     _write_stamp(output, expected)
-    _summary(output, mirror, received[0], time.monotonic() - started)
+    _summary(output, mirror, *received)
     return output
 
 
@@ -169,16 +186,33 @@ def _transfer(client: httpx.Client, url: str, partial: Path, expected: Expected,
             raise MirrorError(
                 f"{mirror} serves {total:,} bytes at {url}, expected {expected.size:,}; try another --mirror"
             )
-        _write_body([first], chunks, partial, mode, offset, total, received, mirror=mirror)
+        limit = expected.size if expected.size is not None else total
+        try:
+            _write_body([first], chunks, partial, mode, offset, total, received, mirror=mirror, limit=limit)
+        except _TooLong:
+            partial.unlink()
+            raise MirrorError(
+                f"{mirror} sent more than the expected {limit:,} bytes at {url}; the transfer was stopped and "
+                f"discarded; try another --mirror"
+            ) from None
 
 
-def _write_body(first: list[bytes], chunks, partial: Path, mode: str, offset: int, total, received, *, mirror: str):
-    """Write every chunk to `partial` as it comes, so a dropped connection keeps what arrived."""
+class _TooLong(Exception):
+    """The server sent more bytes than the file has."""
+
+
+def _write_body(first: list[bytes], chunks, partial: Path, mode: str, offset: int, total, received, *, mirror, limit):
+    """Write every chunk to `partial` as it comes, so a dropped connection keeps what arrived; never past `limit`
+    bytes (the expected size, else the size the server announced), so an endless answer cannot fill the disk."""
     with (
         open(partial, mode) as file,
         tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=mirror) as bar,
     ):
+        written = offset
         for chunk in itertools.chain(first, chunks):
+            written += len(chunk)
+            if limit is not None and written > limit:
+                raise _TooLong
             file.write(chunk)
             file.flush()  # on disk at once: what arrived survives however this process stops, and shows progress
             bar.update(len(chunk))

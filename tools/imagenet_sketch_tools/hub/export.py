@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import datasets.config
 from datasets.arrow_writer import get_writer_batch_size_from_data_size, get_writer_batch_size_from_features
 from datasets.table import embed_table_storage
 from datasets.utils.py_utils import convert_file_size_to_int
 from tqdm.auto import tqdm
 
 from imagenet_sketch_tools.common.errors import UserError
+from imagenet_sketch_tools.common.files import unique_sibling
+from imagenet_sketch_tools.common.locks import exclusive, lock_of
 from imagenet_sketch_tools.dataset.release import SPLIT
 from imagenet_sketch_tools.hub import card
 from imagenet_sketch_tools.hub.workers import start_worker
@@ -110,19 +113,49 @@ def export(
 ) -> ExportSummary:
     """Write the hub package for `dataset` (the builder's train split) into the new folder `output`.
 
-    `audit`, the audit stage's CSV, is shipped as audit.csv and linked from the card. Everything is written into
-    a hidden `.<name>.partial` sibling and moved into place at the end, so an interrupted export leaves no folder
-    that looks complete.
+    `audit`, the audit stage's CSV, is shipped as audit.csv and linked from the card. One export at a time writes
+    `output` (common.locks; a second one stops with a line naming the first). Everything is
+    written into a hidden `.<name>.<pid>-<random>.partial` sibling and moved into place at the end, so an
+    interrupted export leaves no folder that looks complete; what a killed one left is removed by the next.
     """
     started = time.perf_counter()
     output = Path(output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UserError(f"'{output}' already exists and is not an empty folder; remove it or choose another --output")
     if len(dataset) == 0:
         raise UserError("the dataset has no rows; nothing to export")
     plan = plan_shards(dataset, max_shard_size)
-    staging = output.parent / f".{output.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    with exclusive(lock_of(output), busy=lambda holder: _busy(output, holder), wait=False):
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise UserError(
+                f"'{output}' already exists and is not an empty folder; remove it or choose another --output"
+            )
+        _remove_leftovers(output)
+        sizes = _write_package(dataset, plan, output, num_proc=num_proc, audit=audit, progress=progress)
+    return ExportSummary(
+        output, plan.num_shards, len(dataset), sum(sizes), plan.dataset_nbytes, time.perf_counter() - started
+    )
+
+
+def _busy(output: Path, holder: str) -> str:
+    return f"'{output}' is being written by another export, {holder}; wait for it to finish or choose another --output"
+
+
+def _remove_leftovers(output: Path) -> None:
+    """Staging folders of exports to `output` that were killed (only called under the lock: none is running)."""
+    for leftover in [*output.parent.glob(f".{output.name}.*.partial"), output.parent / f".{output.name}.partial"]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write_package(
+    dataset: datasets.Dataset,
+    plan: ShardPlan,
+    output: Path,
+    *,
+    num_proc: int | None,
+    audit: str | os.PathLike | None,
+    progress: bool,
+) -> list[int]:
+    """Write the package into a staging folder of this process's own, then move it to `output` in one rename."""
+    staging = unique_sibling(output, "partial")
     (staging / DATA_DIR).mkdir(parents=True)
     try:
         sizes = _write_shards(dataset, plan, str(staging), num_proc, progress)
@@ -141,9 +174,7 @@ def export(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ExportSummary(
-        output, plan.num_shards, len(dataset), sum(sizes), plan.dataset_nbytes, time.perf_counter() - started
-    )
+    return sizes
 
 
 def _write_shards(

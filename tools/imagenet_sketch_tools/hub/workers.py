@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 
@@ -18,4 +19,11 @@ def start_worker() -> None:
 
 
 def _leave_quietly(signum, frame) -> None:
+    # the SystemExit may land inside a finaliser (Dataset.__del__), where Python prints it as "Exception
+    # ignored": the worker is on its way out, so nothing it raises from now on is news to the user
+    sys.unraisablehook = _ignore
     raise SystemExit(1)
+
+
+def _ignore(unraisable: object) -> None:
+    pass

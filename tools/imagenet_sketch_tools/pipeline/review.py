@@ -245,16 +245,41 @@ def refusal_of_post(headers, port: int, token: str) -> str | None:
     return None
 
 
+def string_fields(raw: bytes, *names: str) -> dict[str, str]:
+    """The fields `names` of a request body that must be a JSON object of strings (a missing one is "").
+
+    ValueError (answered 400) for anything else: not JSON, not an object, a field that is a list, an object or a
+    number, or JSON nested too deeply for the parser."""
+    try:
+        body = json.loads(raw or b"{}")
+    except RecursionError:
+        raise ValueError("the JSON body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    fields = {name: body.get(name, "") for name in names}
+    wrong = [name for name, value in fields.items() if not isinstance(value, str)]
+    if wrong:
+        raise ValueError(f"expected {', '.join(wrong)} to be a string")
+    return fields
+
+
 def handler_for(review: Review, token: str):
-    page = resources.files(__package__).joinpath(PAGE).read_bytes().replace(TOKEN_PLACEHOLDER, token.encode())
+    page = (
+        resources.files(__name__.rpartition(".")[0])
+        .joinpath(PAGE)
+        .read_bytes()
+        .replace(TOKEN_PLACEHOLDER, token.encode())
+    )
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
+        def log_message(self, format, *args):  # noqa: A002 (the base method's name for it)
             pass
 
         @property
         def port(self) -> int:
-            return self.server.server_address[1]
+            server = self.server
+            assert isinstance(server, ThreadingHTTPServer)
+            return server.server_port
 
         def refuse_foreign_host(self) -> bool:
             """Answer 403 (and return True) unless the request is addressed to this server by its own name."""
@@ -291,12 +316,13 @@ def handler_for(review: Review, token: str):
             if refusal:
                 return self.send_json({"error": f"forbidden: {refusal}"}, HTTPStatus.FORBIDDEN)
             try:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path == "/api/decision":
-                    return self.send_json(review.decide(body.get("path"), body.get("decision"), body.get("reason", "")))
+                    fields = string_fields(raw, "path", "decision", "reason")
+                    return self.send_json(review.decide(fields["path"], fields["decision"], fields["reason"]))
                 if self.path == "/api/keep-rest":
-                    return self.send_json({"kept": review.keep_rest(body.get("wnid"))})
-            except (ValueError, AttributeError) as error:
+                    return self.send_json({"kept": review.keep_rest(string_fields(raw, "wnid")["wnid"])})
+            except ValueError as error:
                 return self.send_json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
             return self.send_json({"error": "not found"}, HTTPStatus.NOT_FOUND)
 

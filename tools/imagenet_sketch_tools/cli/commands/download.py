@@ -41,6 +41,9 @@ def sha256_hex(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from imagenet_sketch_tools.fetch.mirrors import download
 
-    path = download(args.mirror, args.output, Expected.release(args.size, args.sha256))
+    output = args.output or default_output()
+    # An interrupted transfer is kept on purpose: the next run resumes it (main prints this on Ctrl-C/SIGTERM).
+    args.interrupted_note = f"what arrived is kept in {output}.partial: run the same command again to resume it"
+    path = download(args.mirror, output, Expected.release(args.size, args.sha256))
     print(path)
     return 0
