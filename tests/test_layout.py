@@ -134,3 +134,20 @@ def test_the_package_runs_as_a_module_and_is_importable_under_one_name_only():
 def test_the_repository_holds_no_symlink():
     tracked = subprocess.run(["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert [line for line in tracked.splitlines() if line.startswith("120000")] == []
+
+
+def test_an_editable_install_imports_the_builder_and_the_package_from_the_repository():
+    """The README's test command installs editable: both must come from this tree, not from a copy in
+    site-packages that edits would never reach (hatchling's force-include once put the builder there)."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import imagenet_sketch, {PACKAGE}; print(imagenet_sketch.__file__); print({PACKAGE}.__file__)",
+        ],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert [Path(path).resolve() for path in found] == [ROOT / "imagenet_sketch.py", TOOLS / "__init__.py"]
