@@ -4,6 +4,9 @@ same rows, through an engine (`LocalEngine` by default, `RayEngine` for a cluste
 With an `output` folder, each model gets its folder there, results.csv and leaderboard.md are kept up to date,
 and work is reused: a finished model is read back unless `force`, and an interrupted one continues from its saved
 batches. Without one, nothing is written where a user would see it and results come back in memory.
+
+The models left to run are grouped by their uint8 stage (`groups`): the engine decodes each image once per group
+and runs every model of the group on it; everything else (reuse, outputs, summaries) stays per model.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pyarrow as pa
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.evaluation import outputs
 from imagenet_sketch_tools.evaluation.data import RowSource, select
+from imagenet_sketch_tools.evaluation.groups import groups_of
 from imagenet_sketch_tools.evaluation.job import Computed, Engine, Job, Settings, validate
 from imagenet_sketch_tools.evaluation.local_engine import LocalEngine
 from imagenet_sketch_tools.evaluation.metrics import Scores, score
@@ -54,6 +58,9 @@ class Result:
     seconds: float = 0.0
     computed: int = 0  # images run through the model now (not resumed, not already finished)
     reused: bool = False  # already finished: read back, not run
+    group: int | None = None  # the input group it ran in (models of one uint8 stage); None: not run
+    decoded: int = 0  # images its group decoded now
+    cached: int = 0  # images its group read from the input cache now
 
     @property
     def model(self) -> str:
@@ -102,6 +109,7 @@ def evaluate(
     reference: str | None = None,
     progress: bool = False,
     cache_dir: str | None = None,
+    input_cache: str | Path | None = None,
     engine: Engine | None = None,
 ) -> Result:
     """Score one model: a spec such as `timm:resnet50.tv_in1k`, a `spec.Loaded`, or a torch module giving 1000
@@ -111,7 +119,8 @@ def evaluate(
     return evaluate_models(
         [as_model(model, name, data_config)], source, weights=weights, output=output, batch_size=batch_size,
         workers=workers, device=device, amp=amp, limit=limit, classes=classes, skip_unreadable=skip_unreadable,
-        force=force, reference=reference, progress=progress, cache_dir=cache_dir, engine=engine,
+        force=force, reference=reference, progress=progress, cache_dir=cache_dir, input_cache=input_cache,
+        engine=engine,
     )[0]  # fmt: skip
 
 
@@ -132,13 +141,16 @@ def evaluate_models(
     reference: str | None = None,
     progress: bool = False,
     cache_dir: str | None = None,
+    input_cache: str | Path | None = None,
     engine: Engine | None = None,
 ) -> list[Result]:
-    """Score each model (as `evaluate` takes them) on the same rows; one Result per model, in order."""
+    """Score each model (as `evaluate` takes them) on the same rows; one Result per model, in order. Models of
+    one uint8 stage run together, each image decoded once for them (`input_cache`: kept there across runs)."""
     settings = Settings(
         output=None if output is None else Path(output), batch_size=batch_size, workers=workers, device=device,
         amp=amp, limit=limit, classes=None if classes is None else tuple(classes), skip_unreadable=skip_unreadable,
         force=force, reference=reference, progress=progress, cache_dir=cache_dir,
+        input_cache=None if input_cache is None else Path(input_cache),
     )  # fmt: skip
     engine, weights = engine or LocalEngine(), weights or Weights()
     chosen = [as_model(model) for model in models]  # a bad spec fails before anything is read
@@ -147,17 +159,59 @@ def evaluate_models(
     rows = engine.open_rows(source, settings)
     meta = rows.meta()
     selected, selection = select(meta, settings.limit, settings.classes)
-    results = []
+    jobs = [Job(model, weights, rows, meta, selected, settings, folder_for(model, weights, settings.output))
+            for model in chosen]  # fmt: skip
+    results: list[Result | None] = [None] * len(jobs)
+    pending, number = list(range(len(jobs))), 0
     with engine.session():
-        for model in chosen:
-            job = Job(model, weights, rows, meta, selected, settings, folder=Path())  # evaluate_one sets the folder
-            result = evaluate_one(job, selection, engine)
-            results.append(result)
-            if settings.output is not None:
-                row = outputs.results_row(result.described, result.scores)
-                rows_written = outputs.update_results(settings.output, [row], known)
-                outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
-    return results
+        while pending:  # a model given twice (one folder) runs once, and is then read back
+            for index in pending:
+                results[index] = reread_finished(jobs[index], selection)
+                if results[index] is not None:
+                    record(settings, results[index], known)
+            pending = [index for index in pending if results[index] is None]
+            to_run = pending if settings.output is None else first_per_folder(jobs, pending)
+            for group in groups_of([jobs[i].model for i in to_run], weights):
+                indices = [to_run[k] for k in group]
+                for index, result in zip(indices, run_group([jobs[i] for i in indices], selection, engine)):
+                    results[index] = replace(result, group=number)
+                    record(settings, result, known)
+                number += 1
+            pending = [index for index in pending if results[index] is None]
+    return [result for result in results if result is not None]
+
+
+def first_per_folder(jobs: list[Job], indices: list[int]) -> list[int]:
+    """The first of `indices` for each folder: two jobs writing one folder at once would mix their batches."""
+    first: dict[Path, int] = {}
+    for index in indices:
+        first.setdefault(jobs[index].folder, index)
+    return list(first.values())
+
+
+def record(settings: Settings, result: Result, known: dict | None) -> None:
+    """The model's row in results.csv, and leaderboard.md, when the run keeps its outputs."""
+    if settings.output is not None:
+        row = outputs.results_row(result.described, result.scores)
+        rows_written = outputs.update_results(settings.output, [row], known)
+        outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
+
+
+def run_summary(results: Sequence[Result]) -> str:
+    """One line for the whole run: how many input groups ran and how many images they decoded (once per image
+    per group) or read from the input cache."""
+    ran = [result for result in results if result.group is not None]
+    reused = len(results) - len(ran)
+    done = f"; {reused} already evaluated" if reused else ""
+    if not ran:
+        return f"nothing to run: {reused} model(s) already evaluated"
+    first_of_group = {result.group: result for result in reversed(ran)}.values()
+    decoded = sum(result.decoded for result in first_of_group)
+    cached = sum(result.cached for result in first_of_group)
+    return (
+        f"{len(ran)} model(s) run in {len(first_of_group)} input group(s): {decoded:,} image(s) decoded, "
+        f"{cached:,} read from the input cache{done}"
+    )
 
 
 def as_model(model: Any, name: str | None = None, data_config: dict | None = None) -> Model:
@@ -173,8 +227,11 @@ def as_model(model: Any, name: str | None = None, data_config: dict | None = Non
     return from_module(model, name, data_config)
 
 
-def folder_for(model: Model, weights: Weights, output: Path) -> Path:
-    """The model's folder, named from what the user asked for (a spec's resolved name needs the model loaded)."""
+def folder_for(model: Model, weights: Weights, output: Path | None) -> Path:
+    """The model's folder, named from what the user asked for (a spec's resolved name needs the model loaded);
+    without an output folder, none yet (`run_group` gives it a scratch one)."""
+    if output is None:
+        return Path()
     if isinstance(model, Loaded):
         return output / outputs.folder_name(model.name)
     name = model.name if model.family == "timm" else model.text
@@ -182,33 +239,49 @@ def folder_for(model: Model, weights: Weights, output: Path) -> Path:
     return output / outputs.folder_name(name + (RANDOM_INIT if random else ""))
 
 
-def evaluate_one(job: Job, selection: str, engine: Engine) -> Result:
-    """One model's result: read back if finished, else run by `engine` and (with an output folder) written."""
-    settings = job.settings
-    if settings.output is None:
+def wanted_identity(job: Job) -> dict:
+    """What a finished run.json must have been made under to be read back."""
+    return {**job.identity(), "skip_unreadable": job.settings.skip_unreadable}
+
+
+def reread_finished(job: Job, selection: str) -> Result | None:
+    """The model's finished result read back, or None when it must run (none kept, another identity, --force)."""
+    if job.settings.output is None or job.settings.force:
+        return None
+    finished = read_run(job.folder)
+    if finished and finished.get("identity") == wanted_identity(job):
+        return reread(job.folder, finished, selection)
+    return None
+
+
+def run_group(jobs: list[Job], selection: str, engine: Engine) -> list[Result]:
+    """The results of a group of models run together by `engine` (their images decoded once), each written to
+    its folder (with an output folder) as a lone model's would be."""
+    if jobs[0].settings.output is None:
         with tempfile.TemporaryDirectory(prefix="imagenet-sketch-eval-") as scratch:  # the engine's saved batches
-            return run_job(replace(job, folder=Path(scratch)), selection, engine, keep=False)
-    folder = folder_for(job.model, job.weights, settings.output)
-    job = replace(job, folder=folder)
-    wanted = {**job.identity(), "skip_unreadable": settings.skip_unreadable}
-    finished = read_run(folder)
-    if finished and not settings.force and finished.get("identity") == wanted:
-        return reread(folder, finished, selection)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
-    result = run_job(job, selection, engine, keep=True)
-    outputs.write_per_class(folder, result.scores)
-    outputs.write_predictions(folder, result.predictions)
-    write_run(folder, result, wanted)  # last: its presence says the folder is complete
-    shutil.rmtree(folder / PARTIAL, ignore_errors=True)
-    return result
+            jobs = [replace(job, folder=Path(scratch) / str(k)) for k, job in enumerate(jobs)]
+            return computed_results(jobs, selection, engine, keep=False)
+    for job in jobs:
+        job.folder.mkdir(parents=True, exist_ok=True)
+        (job.folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
+    results = computed_results(jobs, selection, engine, keep=True)
+    for job, result in zip(jobs, results):
+        outputs.write_per_class(job.folder, result.scores)
+        outputs.write_predictions(job.folder, result.predictions)
+        write_run(job.folder, result, wanted_identity(job))  # last: its presence says the folder is complete
+        shutil.rmtree(job.folder / PARTIAL, ignore_errors=True)
+    return results
 
 
-def run_job(job: Job, selection: str, engine: Engine, keep: bool) -> Result:
-    """The engine's predictions for `job`, checked for unreadable images and scored; mistakes.png if `keep`."""
+def computed_results(jobs: list[Job], selection: str, engine: Engine, keep: bool) -> list[Result]:
     started = time.perf_counter()
-    done = engine.run(job)
+    computed = engine.run(jobs)
     seconds = time.perf_counter() - started
+    return [result_of(job, done, selection, seconds, keep) for job, done in zip(jobs, computed)]
+
+
+def result_of(job: Job, done: Computed, selection: str, seconds: float, keep: bool) -> Result:
+    """The engine's predictions for `job`, checked for unreadable images and scored; mistakes.png if `keep`."""
     meta = job.meta
     bad = [(meta.paths[row], reason) for row, reason in done.unreadable]
     if bad and not job.settings.skip_unreadable:
@@ -218,7 +291,9 @@ def run_job(job: Job, selection: str, engine: Engine, keep: bool) -> Result:
     if keep:
         write_mistakes(job.folder, done, job.rows, table)
     scores = score(meta.labels[done.rows], done.top5)
-    return Result(done.model, job.folder if keep else None, scores, bad, selection, table, seconds, done.computed)
+    folder = job.folder if keep else None
+    return Result(done.model, folder, scores, bad, selection, table, seconds, done.computed, False, None,
+                  done.decoded, done.cached)  # fmt: skip
 
 
 def refuse_unreadable(bad: list[tuple[str, str]]) -> None:
