@@ -3,23 +3,17 @@ model run alone, with resume, --force and outputs per model, and the run's decod
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
 import pytest
 import torch
 
+from eval_data import CONVNEXT, EFFICIENTNET, RANDOM, RESNET, SETTINGS, VIT, alone, predictions
 from imagenet_sketch_tools.cli import main as cli
-from imagenet_sketch_tools.evaluation import LocalEngine, Weights, evaluate, evaluate_models
+from imagenet_sketch_tools.evaluation import LocalEngine, evaluate, evaluate_models
 from imagenet_sketch_tools.evaluation.api import run_summary
 from imagenet_sketch_tools.evaluation.batches import Batch, predict_group
 from imagenet_sketch_tools.evaluation.groups import group_by_stage, stage_of
 from imagenet_sketch_tools.evaluation.models import load
 from imagenet_sketch_tools.evaluation.spec import parse_spec
-
-VIT, CONVNEXT = "timm:test_vit.r160_in1k", "timm:test_convnext.r160_in1k"
-EFFICIENTNET = "timm:test_efficientnet.r160_in1k"  # the same uint8 stage, ImageNet's mean and std
-RESNET = "timm:test_resnet.r160_in1k"  # bilinear: another uint8 stage
-RANDOM = Weights(pretrained=False)
-SETTINGS = {"weights": RANDOM, "workers": 0, "batch_size": 5}  # 16 images: batches of 5, 5, 5, 1
 
 
 class Counting(LocalEngine):
@@ -33,17 +27,6 @@ class Counting(LocalEngine):
         self.saved.append(index)
         if len(self.saved) == self.stop_after:
             raise KeyboardInterrupt
-
-
-def alone(spec: str, source, output) -> pq.Table:
-    """The model's predictions when it is the only model of its run."""
-    result = evaluate(spec, str(source), output=output, **SETTINGS)
-    assert result.decoded == 16 and result.group == 0
-    return pq.read_table(output / result.folder.name / "predictions.parquet")
-
-
-def predictions(result) -> pq.Table:
-    return pq.read_table(result.folder / "predictions.parquet")
 
 
 def test_stages_group_timm_models_by_their_uint8_pixels_not_their_normalisation():
