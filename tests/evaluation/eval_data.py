@@ -70,4 +70,5 @@ def alone(spec: str, source, output: Path) -> pa.Table:
 
 
 def predictions(result) -> pa.Table:
+    assert result.folder is not None  # a run with an output folder
     return pq.read_table(result.folder / "predictions.parquet")

@@ -46,7 +46,7 @@ def test_two_groups_in_one_run_predict_as_each_model_alone(coded_zip, tmp_path):
     )
     for spec, result in zip((VIT, RESNET, CONVNEXT), results):
         assert predictions(result).equals(alone(spec, coded_zip, tmp_path / "alone")), spec
-        assert result.computed == 16 and (result.folder / "run.json").exists()
+        assert result.computed == 16 and result.folder is not None and (result.folder / "run.json").exists()
 
 
 def test_a_group_resumes_each_model_from_its_own_saved_batches(coded_zip, tmp_path):

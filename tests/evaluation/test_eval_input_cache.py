@@ -3,8 +3,6 @@ the run's summary says so), for the same source and stage only, never past a cut
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
-
 from eval_data import CODED, CONVNEXT, EFFICIENTNET, RESNET, SETTINGS, VIT, alone, coded_zip_at, predictions
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.evaluation import evaluate, evaluate_models
@@ -60,8 +58,7 @@ def test_a_cut_or_missing_batch_file_is_decoded_again_with_one_line(coded_zip, t
 
 
 def predictions_equal(result, coded_zip, tmp_path) -> bool:
-    whole = evaluate(VIT, str(coded_zip), output=tmp_path / "whole", **SETTINGS)
-    return result.predictions.equals(pq.read_table(whole.folder / "predictions.parquet"))
+    return result.predictions.equals(alone(VIT, coded_zip, tmp_path / "whole"))
 
 
 def test_the_command_with_a_finished_cache_decodes_nothing(coded_zip, tmp_path, capfd):

@@ -166,9 +166,9 @@ def evaluate_models(
     with engine.session():
         while pending:  # a model given twice (one folder) runs once, and is then read back
             for index in pending:
-                results[index] = reread_finished(jobs[index], selection)
-                if results[index] is not None:
-                    record(settings, results[index], known)
+                reread_result = results[index] = reread_finished(jobs[index], selection)
+                if reread_result is not None:
+                    record(settings, reread_result, known)
             pending = [index for index in pending if results[index] is None]
             to_run = pending if settings.output is None else first_per_folder(jobs, pending)
             for group in groups_of([jobs[i].model for i in to_run], weights):

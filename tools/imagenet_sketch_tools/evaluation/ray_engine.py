@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -196,7 +196,9 @@ class RayEngine:
     def run(self, jobs: Sequence[Job[PackageSource]]) -> list[Computed]:
         """A group's jobs, at most `models_per_actor` of them in one pipeline (each pipeline decodes once)."""
         size = self.options.models_per_actor or len(jobs)
-        return [done for start in range(0, len(jobs), size) for done in self.run_together(jobs[start : start + size])]
+        parts = [self.run_together(jobs[start : start + size]) for start in range(0, len(jobs), size)]
+        decoded = sum(part[0].decoded for part in parts)  # the group's, as every engine counts it
+        return [replace(done, decoded=decoded) for part in parts for done in part]
 
     def run_together(self, jobs: Sequence[Job[PackageSource]]) -> list[Computed]:
         """One pipeline whose actors hold every model of `jobs` (one uint8 stage, the same rows and settings)."""
