@@ -13,7 +13,7 @@ from PIL import Image
 
 from imagenet_sketch_tools.dataset.classes import label_of_wnid
 from imagenet_sketch_tools.dataset.zipwriter import write_zip
-from imagenet_sketch_tools.evaluation import Weights, evaluate
+from imagenet_sketch_tools.evaluation import LocalEngine, Weights, evaluate
 
 KNOWN = "python:known_answer_model:model"
 STEP, OFFSET = 8, 4  # code c is drawn as 8c + 4: JPEG may move a flat colour by a few levels, never by 4
@@ -72,3 +72,17 @@ def alone(spec: str, source, output: Path) -> pa.Table:
 def predictions(result) -> pa.Table:
     assert result.folder is not None  # a run with an output folder
     return pq.read_table(result.folder / "predictions.parquet")
+
+
+class Counting(LocalEngine):
+    """The local engine, listing the batches it saves (for every model of a group needing them) and, optionally,
+    interrupted after `stop_after` of them (the internal seam `_saved_batch`; a Ctrl-C test sends a real signal)."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.saved: list[int] = []
+        self.stop_after = stop_after
+
+    def _saved_batch(self, index: int) -> None:
+        self.saved.append(index)
+        if len(self.saved) == self.stop_after:
+            raise KeyboardInterrupt

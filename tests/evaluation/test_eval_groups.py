@@ -6,27 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eval_data import CONVNEXT, EFFICIENTNET, RANDOM, RESNET, SETTINGS, VIT, alone, predictions
+from eval_data import CONVNEXT, EFFICIENTNET, RANDOM, RESNET, SETTINGS, VIT, Counting, alone, predictions
 from imagenet_sketch_tools.cli import main as cli
-from imagenet_sketch_tools.evaluation import LocalEngine, evaluate, evaluate_models
+from imagenet_sketch_tools.evaluation import evaluate, evaluate_models
 from imagenet_sketch_tools.evaluation.api import run_summary
 from imagenet_sketch_tools.evaluation.batches import Batch, predict_group
 from imagenet_sketch_tools.evaluation.groups import group_by_stage, stage_of
 from imagenet_sketch_tools.evaluation.models import load
 from imagenet_sketch_tools.evaluation.spec import parse_spec
-
-
-class Counting(LocalEngine):
-    """The local engine, listing the batches it runs and, optionally, interrupted after `stop_after` of them."""
-
-    def __init__(self, stop_after: int | None = None):
-        self.saved: list[int] = []
-        self.stop_after = stop_after
-
-    def _saved_batch(self, index: int) -> None:
-        self.saved.append(index)
-        if len(self.saved) == self.stop_after:
-            raise KeyboardInterrupt
 
 
 def test_stages_group_timm_models_by_their_uint8_pixels_not_their_normalisation():
