@@ -211,7 +211,7 @@ def measure(args) -> dict:
         return stage_parts(args)
     if args.part in ("check", "a", "check-d", "d-pipeline"):
         name = STAGE[0] if args.part in ("check-d", "d-pipeline") else None
-        cache = args.route == "ours" and args.part != "check"  # (d): ours from the warm input cache
+        cache = args.route == "ours" and name is not None  # (d): ours from the warm input cache
         pipeline = ours_pipeline(args, name, cache) if args.route == "ours" else timm_pipeline(args, name)
         if args.part.startswith("check"):  # untimed: every batch's bytes, in index order
             digests = sorted((i, hashlib.sha1(p.contiguous().numpy().tobytes()).hexdigest()) for i, p in pipeline)
