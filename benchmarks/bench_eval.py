@@ -46,6 +46,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROUTES = ("ours", "timm")
 STAGE = ("test_vit", "test_vit2", "test_vit3", "test_convnext")  # one uint8 stage: 160 px, bicubic, crop 0.95
@@ -150,7 +151,8 @@ def ours_eval(args, names: list[str], **options):
         [f"timm:{name}" for name in names], str(args.package), weights=spec.Weights(pretrained=False),
         output=args.scratch, force=True, batch_size=args.batch_size, workers=args.workers, progress=False, **options,
     )  # fmt: skip
-    top5 = [outputs.read_predictions(r.folder).sort_by("row").column("top5").to_pylist() for r in results]
+    folders = [result.folder for result in results if result.folder is not None]  # output= names one
+    top5 = [outputs.read_predictions(folder).sort_by("row").column("top5").to_pylist() for folder in folders]
     return results[0].scores.images, [np.asarray(t, dtype=np.int64) for t in top5]
 
 
@@ -317,7 +319,7 @@ def main() -> None:
             print(f"({part}) {len(checks['ours'])} batches identical on both routes; workers {args.workers}")
     runs = []
     for repeat in range(args.repeat):
-        run = {"load": os.getloadavg()[0]}
+        run: dict[str, Any] = {"load": os.getloadavg()[0]}
         order = ROUTES if repeat % 2 == 0 else ROUTES[::-1]  # the machine drifts: alternate who goes first
         for part in [p for p in ("a", "b", "c", "d-pipeline", "d-eval") if p[0] in args.parts]:
             run[part] = {route: in_child(args, route, part) for route in order}

@@ -143,6 +143,8 @@ def input_batches(
     batches = split_batches(selected, batch_size)
     todo = list(range(len(batches))) if todo is None else list(todo)
     workers = default_workers() if workers is None else min(workers, len(todo))
+    if cache is not None and cache.finished and all(str(index) in cache.sizes for index in todo):
+        workers = 0  # reading a finished cache here beats shipping its tensors from worker processes
     if not todo:
         return iter(())
     loader = DataLoader(
