@@ -25,6 +25,10 @@ MODEL = "python:ray_models:resnet"
         (["--engine", "ray", "--workers", "2"], "--workers is for --engine local"),
         (["--engine", "ray", "--actors", "0"], "--actors must be at least 1, not 0"),
         (["--workers", "-1"], "--workers must be 0 or more, not -1"),
+        (["--engine", "ray", "--input-cache", "c"], "--input-cache is for --engine local"),
+        (["--engine", "ray", "--models-per-actor", "-1"], "--models-per-actor must be 0 (a whole group) or more"),
+        (["--models-per-actor", "2"], "--models-per-actor need(s) --engine ray"),
+        (["--input-cache", __file__], "is a file; give a folder (created if missing)"),
     ],
 )
 def test_engine_flags_that_do_not_fit_are_one_line_errors(sample_package, tmp_path, capfd, flags, error):

@@ -15,6 +15,7 @@ import pytest
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.evaluation import RayEngine, RayOptions, evaluate_models
+from imagenet_sketch_tools.evaluation.api import run_summary
 
 HERE = Path(__file__).parent
 MODELS = ["python:ray_models:resnet", "python:ray_models:vit"]
@@ -82,6 +83,7 @@ def test_two_models_on_one_node_equal_the_local_engine(one_node, package, local_
     options = RayOptions(actors=2, cpus_per_actor=0.5)  # a pool of two, and a CPU left for the read tasks
     results = on_ray(MODELS, package, options, output=tmp_path, batch_size=4)
     assert [result.model for result in results] == MODELS
+    assert [(result.group, result.decoded) for result in results] == [(0, 31), (0, 31)]  # one stage: one actor
     for result in results:
         local = local_run[result.model]
         assert {path.name for path in result.folder.iterdir()} == OUTPUTS
@@ -112,6 +114,16 @@ def test_a_limited_selection_equals_the_local_engine(one_node, package, tmp_path
                             progress=False)[0]  # fmt: skip
     assert predictions(ray_result.folder).num_rows == 7 and ray_result.selection == local.selection
     assert predictions(ray_result.folder).equals(predictions(local.folder))
+
+
+def test_a_group_split_over_actors_decodes_once_per_part(one_node, package, local_run, tmp_path):
+    """--models-per-actor 1: each model of the group in its own pipeline, each decoding the images."""
+    results = on_ray(MODELS, package, RayOptions(models_per_actor=1), output=tmp_path, batch_size=4)
+    assert (
+        run_summary(results) == "2 model(s) run in 1 input group(s): 62 image(s) decoded, 0 read from the input cache"
+    )
+    for result in results:
+        assert predictions(result.folder).equals(predictions(local_run[result.model].folder))
 
 
 def test_a_pool_that_leaves_no_cpu_for_reading_is_refused(one_node, package, tmp_path):

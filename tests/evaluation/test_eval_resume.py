@@ -14,26 +14,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from eval_data import KNOWN, coded_zip_at
+from eval_data import KNOWN, Counting, coded_zip_at
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.evaluation import LocalEngine, evaluate
+from imagenet_sketch_tools.evaluation import evaluate
 
 FOLDER = "python_known_answer_model_model"
-
-
-class Counting(LocalEngine):
-    """The local engine, listing the batches it saves and, optionally, interrupted after `stop_after` of them
-    (the internal seam `_saved_batch`; the Ctrl-C test below sends a real signal)."""
-
-    def __init__(self, stop_after: int | None = None):
-        self.saved: list[int] = []
-        self.stop_after = stop_after
-
-    def _saved_batch(self, index: int) -> None:
-        self.saved.append(index)
-        if len(self.saved) == self.stop_after:
-            raise KeyboardInterrupt
 
 
 def run(source, output, engine=None, **settings):

@@ -4,6 +4,9 @@ same rows, through an engine (`LocalEngine` by default, `RayEngine` for a cluste
 With an `output` folder, each model gets its folder there, results.csv and leaderboard.md are kept up to date,
 and work is reused: a finished model is read back unless `force`, and an interrupted one continues from its saved
 batches. Without one, nothing is written where a user would see it and results come back in memory.
+
+The models left to run are grouped by their uint8 stage (`groups`): the engine decodes each image once per group
+and runs every model of the group on it; everything else (reuse, outputs, summaries) stays per model.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pyarrow as pa
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.evaluation import outputs
 from imagenet_sketch_tools.evaluation.data import RowSource, select
+from imagenet_sketch_tools.evaluation.groups import groups_of
 from imagenet_sketch_tools.evaluation.job import Computed, Engine, Job, Settings, validate
 from imagenet_sketch_tools.evaluation.local_engine import LocalEngine
 from imagenet_sketch_tools.evaluation.metrics import Scores, score
@@ -54,6 +58,9 @@ class Result:
     computed: int = 0  # images run through the model now (not resumed, not already finished)
     reused: bool = False  # already finished: read back, not run
     reference: str = ""  # the --reference row it was compared with (or why none), as the summary line says
+    group: int | None = None  # the input group it ran in (models of one uint8 stage); None: not run
+    decoded: int = 0  # images its group decoded now
+    cached: int = 0  # images its group read from the input cache now
 
     @property
     def model(self) -> str:
@@ -106,6 +113,7 @@ def evaluate(
     cache_dir: str | None = None,
     use_train_size: bool = False,
     templates: str = "openai",
+    input_cache: str | Path | None = None,
     engine: Engine | None = None,
 ) -> Result:
     """Score one model: a spec such as `timm:resnet50.tv_in1k`, a `spec.Loaded`, or a torch module giving 1000
@@ -116,7 +124,7 @@ def evaluate(
         [as_model(model, name, data_config)], source, weights=weights, output=output, batch_size=batch_size,
         workers=workers, device=device, amp=amp, limit=limit, classes=classes, skip_unreadable=skip_unreadable,
         force=force, reference=reference, progress=progress, cache_dir=cache_dir, use_train_size=use_train_size,
-        templates=templates, engine=engine,
+        templates=templates, input_cache=input_cache, engine=engine,
     )[0]  # fmt: skip
 
 
@@ -139,14 +147,16 @@ def evaluate_models(
     cache_dir: str | None = None,
     use_train_size: bool = False,
     templates: str = "openai",
+    input_cache: str | Path | None = None,
     engine: Engine | None = None,
 ) -> list[Result]:
-    """Score each model (as `evaluate` takes them) on the same rows; one Result per model, in order."""
+    """Score each model (as `evaluate` takes them) on the same rows; one Result per model, in order. Models of
+    one uint8 stage run together, each image decoded once for them (`input_cache`: kept there across runs)."""
     settings = Settings(
         output=None if output is None else Path(output), batch_size=batch_size, workers=workers, device=device,
         amp=amp, limit=limit, classes=None if classes is None else tuple(classes), skip_unreadable=skip_unreadable,
         force=force, reference=reference, progress=progress, cache_dir=cache_dir, use_train_size=use_train_size,
-        templates=templates,
+        templates=templates, input_cache=None if input_cache is None else Path(input_cache),
     )  # fmt: skip
     engine, weights = engine or LocalEngine(), weights or Weights()
     chosen = [as_model(model) for model in models]  # a bad spec fails before anything is read
@@ -158,21 +168,64 @@ def evaluate_models(
     jobs = [
         Job(model, weights, rows, meta, selected, settings, folder_for(model, weights, settings)) for model in chosen
     ]
-    results = []
+    results: list[Result | None] = [None] * len(jobs)
+    pending, number = list(range(len(jobs))), 0
     # models already finished need no engine: a cluster is not even started when every one of them is
-    pending = any(finished_run(job) is None for job in jobs)
-    with engine.session() if pending else nullcontext():
-        for job in jobs:  # one at a time: a model given twice is read back the second time
-            result = reusable(job, selection) or evaluate_one(job, selection, engine)
-            results.append(result)
-            if settings.output is not None:
-                row = outputs.results_row(result.described, result.scores)
-                rows_written = outputs.update_results(settings.output, [row], known)
-                outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
-            if known is not None and settings.reference is not None:
-                row = outputs.results_row(result.described, result.scores)
-                result.reference = outputs.reference_summary(row, known, settings.reference)
-    return results
+    needed = any(finished_run(job) is None for job in jobs)
+    with engine.session() if needed else nullcontext():
+        while pending:  # a model given twice (one folder) runs once, and is then read back
+            for index in pending:
+                reread_result = results[index] = reread_finished(jobs[index], selection)
+                if reread_result is not None:
+                    record(settings, reread_result, known)
+            pending = [index for index in pending if results[index] is None]
+            to_run = pending if settings.output is None else first_per_folder(jobs, pending)
+            for group in groups_of([jobs[i].model for i in to_run], weights, settings.load_options):
+                indices = [to_run[k] for k in group]
+                for index, result in zip(indices, run_group([jobs[i] for i in indices], selection, engine)):
+                    results[index] = replace(result, group=number)
+                    record(settings, result, known)
+                number += 1
+            pending = [index for index in pending if results[index] is None]
+    finished = [result for result in results if result is not None]
+    if known is not None and settings.reference is not None:
+        for result in finished:
+            row = outputs.results_row(result.described, result.scores)
+            result.reference = outputs.reference_summary(row, known, settings.reference)
+    return finished
+
+
+def first_per_folder(jobs: list[Job], indices: list[int]) -> list[int]:
+    """The first of `indices` for each folder: two jobs writing one folder at once would mix their batches."""
+    first: dict[Path, int] = {}
+    for index in indices:
+        first.setdefault(jobs[index].folder, index)
+    return list(first.values())
+
+
+def record(settings: Settings, result: Result, known: dict | None) -> None:
+    """The model's row in results.csv, and leaderboard.md, when the run keeps its outputs."""
+    if settings.output is not None:
+        row = outputs.results_row(result.described, result.scores)
+        rows_written = outputs.update_results(settings.output, [row], known)
+        outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
+
+
+def run_summary(results: Sequence[Result]) -> str:
+    """One line for the whole run: how many input groups ran and how many images they decoded (once per image
+    per group) or read from the input cache."""
+    ran = [result for result in results if result.group is not None]
+    reused = len(results) - len(ran)
+    done = f"; {reused} already evaluated" if reused else ""
+    if not ran:
+        return f"nothing to run: {reused} model(s) already evaluated"
+    first_of_group = {result.group: result for result in reversed(ran)}.values()
+    decoded = sum(result.decoded for result in first_of_group)
+    cached = sum(result.cached for result in first_of_group)
+    return (
+        f"{len(ran)} model(s) run in {len(first_of_group)} input group(s): {decoded:,} image(s) decoded, "
+        f"{cached:,} read from the input cache{done}"
+    )
 
 
 def as_model(model: Any, name: str | None = None, data_config: dict | None = None) -> Model:
@@ -198,6 +251,7 @@ def folder_for(model: Model, weights: Weights, settings: Settings) -> Path:
 
 
 def wanted_identity(job: Job) -> dict:
+    """What a finished run.json must have been made under to be read back."""
     return {**job.identity(), "skip_unreadable": job.settings.skip_unreadable}
 
 
@@ -210,33 +264,40 @@ def finished_run(job: Job) -> dict | None:
     return finished if finished and finished.get("identity") == wanted_identity(job) else None
 
 
-def reusable(job: Job, selection: str) -> Result | None:
-    """The job's finished result, read back, or None when it must run."""
+def reread_finished(job: Job, selection: str) -> Result | None:
+    """The model's finished result read back, or None when it must run (none kept, another identity, --force)."""
     finished = finished_run(job)
     return None if finished is None else reread(job.folder, finished, selection)
 
 
-def evaluate_one(job: Job, selection: str, engine: Engine) -> Result:
-    """One model run by `engine` and, with an output folder, written there (`reusable` found no finished run)."""
-    if job.settings.output is None:
+def run_group(jobs: list[Job], selection: str, engine: Engine) -> list[Result]:
+    """The results of a group of models run together by `engine` (their images decoded once), each written to
+    its folder (with an output folder) as a lone model's would be."""
+    if jobs[0].settings.output is None:
         with tempfile.TemporaryDirectory(prefix="imagenet-sketch-eval-") as scratch:  # the engine's saved batches
-            return run_job(replace(job, folder=Path(scratch)), selection, engine, keep=False)
-    folder = job.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
-    result = run_job(job, selection, engine, keep=True)
-    outputs.write_per_class(folder, result.scores)
-    outputs.write_predictions(folder, result.predictions)
-    write_run(folder, result, wanted_identity(job))  # last: its presence says the folder is complete
-    shutil.rmtree(folder / PARTIAL, ignore_errors=True)
-    return result
+            jobs = [replace(job, folder=Path(scratch) / str(k)) for k, job in enumerate(jobs)]
+            return computed_results(jobs, selection, engine, keep=False)
+    for job in jobs:
+        job.folder.mkdir(parents=True, exist_ok=True)
+        (job.folder / RUN_FILE).unlink(missing_ok=True)  # from here until the end the folder holds no finished run
+    results = computed_results(jobs, selection, engine, keep=True)
+    for job, result in zip(jobs, results):
+        outputs.write_per_class(job.folder, result.scores)
+        outputs.write_predictions(job.folder, result.predictions)
+        write_run(job.folder, result, wanted_identity(job))  # last: its presence says the folder is complete
+        shutil.rmtree(job.folder / PARTIAL, ignore_errors=True)
+    return results
 
 
-def run_job(job: Job, selection: str, engine: Engine, keep: bool) -> Result:
-    """The engine's predictions for `job`, checked for unreadable images and scored; mistakes.png if `keep`."""
+def computed_results(jobs: list[Job], selection: str, engine: Engine, keep: bool) -> list[Result]:
     started = time.perf_counter()
-    done = engine.run(job)
+    computed = engine.run(jobs)
     seconds = time.perf_counter() - started
+    return [result_of(job, done, selection, seconds, keep) for job, done in zip(jobs, computed)]
+
+
+def result_of(job: Job, done: Computed, selection: str, seconds: float, keep: bool) -> Result:
+    """The engine's predictions for `job`, checked for unreadable images and scored; mistakes.png if `keep`."""
     meta = job.meta
     bad = [(meta.paths[row], reason) for row, reason in done.unreadable]
     if bad and not job.settings.skip_unreadable:
@@ -246,7 +307,11 @@ def run_job(job: Job, selection: str, engine: Engine, keep: bool) -> Result:
     if keep:
         write_mistakes(job.folder, done, job.rows, table)
     scores = score(meta.labels[done.rows], done.top5)
-    return Result(done.model, job.folder if keep else None, scores, bad, selection, table, seconds, done.computed)
+    folder = job.folder if keep else None
+    return Result(
+        done.model, folder, scores, bad, selection, table, seconds, done.computed,
+        decoded=done.decoded, cached=done.cached,
+    )  # fmt: skip
 
 
 def refuse_unreadable(bad: list[tuple[str, str]]) -> None:

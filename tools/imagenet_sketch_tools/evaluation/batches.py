@@ -1,6 +1,7 @@
 """The input pipeline and the forward pass, the same in every engine: batches of rows read, decoded and
 transformed (in the local engine's worker processes, each a contiguous span of batches read as one stream of
-Arrow data; in a Ray actor, the block it is given), then run through the model.
+Arrow data; in a Ray actor, the block it is given), or read from an input cache, then run through each model of
+a group (models sharing the uint8 stage: one decode, one transfer to the device, normalised per model there).
 
 Imported only once a model is loaded: torch is there by then (spec.require said which extra if not).
 """
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.images import decode
 from imagenet_sketch_tools.evaluation.data import RowSource
+from imagenet_sketch_tools.evaluation.input_cache import InputCache
 from imagenet_sketch_tools.evaluation.spec import NUM_CLASSES, TOP
 
 
@@ -30,6 +32,14 @@ class Batch:
     bad_rows: list[int]
     bad_reasons: list[str]
     contents: list[bytes] | None = None  # the kept rows' bytes, when the source reads scattered rows slowly
+    decoded: int = 0  # images decoded for this batch (0 when read from the input cache)
+    cached: int = 0  # images read from the input cache instead
+
+    def pin_memory(self) -> Batch:
+        """The pixels in page-locked memory (the DataLoader's pin thread calls this for a CUDA device): the copy
+        to the GPU then runs asynchronously, without a staging copy."""
+        self.pixels = self.pixels.pin_memory()  # pyright: ignore[reportAttributeAccessIssue]  (a tensor)
+        return self
 
 
 class Mistakes:
@@ -59,9 +69,10 @@ class BatchStream(IterableDataset):
     on from one another in the source; batches arrive interleaved across workers and are saved by index, so
     their order does not matter."""
 
-    def __init__(self, rows: RowSource, batches: list[np.ndarray], todo: list[int], preprocess):
+    def __init__(self, rows: RowSource, batches: list[np.ndarray], todo: list[int], preprocess, cache=None):
         self.rows, self.batches, self.todo, self.preprocess = rows, batches, todo, preprocess
         self.send_contents = not rows.cheap_random_access
+        self.cache: InputCache | None = cache
 
     def __iter__(self) -> Iterator[Batch]:
         worker = get_worker_info()
@@ -72,8 +83,18 @@ class BatchStream(IterableDataset):
             yield self.batch(index)
 
     def batch(self, index: int) -> Batch:
+        """The batch from the input cache if it holds it whole, else decoded (and then kept there)."""
+        cached = self.cache.read(index) if self.cache is not None else None
+        if cached is not None:
+            reasons = [str(reason) for reason in cached["bad_reasons"]]
+            pixels = torch.from_numpy(cached["pixels"])
+            rows, bad_rows = cached["rows"], cached["bad_rows"].tolist()
+            return Batch(index, rows, pixels, bad_rows, reasons, cached=len(rows) + len(bad_rows))
         wanted = self.batches[index]
-        return decode_batch(index, wanted, self.rows.images_of(wanted), self.preprocess, self.send_contents)
+        batch = decode_batch(index, wanted, self.rows.images_of(wanted), self.preprocess, self.send_contents)
+        if self.cache is not None:
+            self.cache.write(index, batch.pixels.numpy(), batch.rows, batch.bad_rows, batch.bad_reasons)  # pyright: ignore[reportAttributeAccessIssue]
+        return batch
 
 
 def decode_batch(index: int, wanted, contents, preprocess, keep_contents: bool) -> Batch:
@@ -91,7 +112,7 @@ def decode_batch(index: int, wanted, contents, preprocess, keep_contents: bool) 
         kept_contents.append(content)
     rows = np.asarray(kept, dtype=np.int64)
     sent = kept_contents if keep_contents else None
-    return Batch(index, rows, preprocess.collate(pixels), bad_rows, bad_reasons, sent)
+    return Batch(index, rows, preprocess.collate(pixels), bad_rows, bad_reasons, sent, decoded=len(wanted))
 
 
 def as_is(batch: Any) -> Any:
@@ -107,20 +128,31 @@ def split_batches(selected: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def input_batches(
-    rows: RowSource, selected: np.ndarray, preprocess, batch_size: int, workers: int | None = None, todo=None
+    rows: RowSource,
+    selected: np.ndarray,
+    preprocess,
+    batch_size: int,
+    workers: int | None = None,
+    todo=None,
+    cache: InputCache | None = None,
+    pin: bool = False,
 ) -> Iterator[Batch]:
-    """Batches of `selected` rows (or only the batch indices in `todo`) as CPU tensors; with workers, batches
-    come interleaved across them (each carries its index)."""
+    """Batches of `selected` rows (or only the batch indices in `todo`) as CPU tensors, read from `cache` where
+    it holds them; with workers, batches come interleaved across them (each carries its index); `pin` for a
+    CUDA device."""
     batches = split_batches(selected, batch_size)
     todo = list(range(len(batches))) if todo is None else list(todo)
     workers = default_workers() if workers is None else min(workers, len(todo))
+    if cache is not None and cache.finished and all(str(index) in cache.sizes for index in todo):
+        workers = 0  # reading a finished cache here beats shipping its tensors from worker processes
     if not todo:
         return iter(())
     loader = DataLoader(
-        BatchStream(rows, batches, todo, preprocess),
+        BatchStream(rows, batches, todo, preprocess, cache),
         batch_size=None,  # items are whole batches already
         num_workers=workers,
         collate_fn=as_is,
+        pin_memory=pin,  # calls Batch.pin_memory in the loader's pin thread
         prefetch_factor=2 if workers else None,
     )
     return iter(loader)
@@ -169,6 +201,13 @@ def forward(module, pixels, device, amp: bool):
 
 def predict(module, preprocess, batch: Batch, device, amp: bool) -> tuple[np.ndarray, np.ndarray]:
     """Top-5 (indices, probabilities) of a decoded batch: normalised on the device, then the forward pass."""
+    return predict_group([module], [preprocess], batch, device, amp)[0]
+
+
+def predict_group(modules, preprocesses, batch: Batch, device, amp: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each model's top-5 of one batch: the batch crosses to the device once (uint8 for timm preprocessing), and
+    each model normalises its own copy there with its mean and std. The preprocesses share one uint8 stage."""
     if not len(batch.rows):
-        return np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)
-    return forward(module, preprocess.on_device(batch.pixels, device), device, amp)
+        return [(np.zeros((0, TOP), np.int64), np.zeros((0, TOP), np.float32)) for _ in modules]
+    moved = preprocesses[0].to_device(batch.pixels, device)
+    return [forward(module, pre.normalise(moved), device, amp) for module, pre in zip(modules, preprocesses)]

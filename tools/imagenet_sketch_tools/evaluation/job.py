@@ -43,6 +43,7 @@ class Settings:
     reference: str | None = None
     progress: bool = False
     cache_dir: str | None = None  # the datasets cache, where an archive source is prepared
+    input_cache: Path | None = None  # where groups' uint8 batches are kept across runs (input_cache.py)
     use_train_size: bool = False  # timm models: the train-size data config, not validate.py's test-size default
     templates: str = "openai"  # open_clip models: CLIP's 80 prompt templates, or "simple" (7)
 
@@ -62,12 +63,15 @@ class Settings:
             raise UserError(f"--device {self.device!r} is not one of {', '.join(DEVICES)}")
         if self.templates not in TEMPLATES:
             raise UserError(f"--templates {self.templates!r} is not one of {', '.join(TEMPLATES)}")
+        if self.input_cache is not None and self.input_cache.exists() and not self.input_cache.is_dir():
+            raise UserError(f"--input-cache '{self.input_cache}' is a file; give a folder (created if missing)")
 
 
 @dataclass(frozen=True)
 class Job(Generic[R]):
     """One model to run over the selected rows. `folder` is where the engine may keep its saved batches
-    (`partial.PARTIAL` inside it), so an interrupted job resumes."""
+    (`partial.PARTIAL` inside it), so an interrupted job resumes. An engine runs a group of jobs at once: the
+    models of one uint8 stage (`groups`), with the same rows, selection and settings."""
 
     model: Model
     weights: Weights
@@ -94,8 +98,8 @@ class Job(Generic[R]):
 @dataclass
 class Computed:
     """What an engine gives back for a job: the model as results name it, predictions of the rows that decoded
-    (in row order), the rows that did not (row, reason), how many images it ran now, and the bytes of rows it
-    kept for mistakes.png."""
+    (in row order), the rows that did not (row, reason), how many images it ran now, the bytes of rows it
+    kept for mistakes.png, and how many images its group decoded and read from the input cache now."""
 
     model: Described
     rows: np.ndarray
@@ -104,11 +108,14 @@ class Computed:
     unreadable: list[tuple[int, str]]
     computed: int
     contents: dict[int, bytes] = field(default_factory=dict)
+    decoded: int = 0
+    cached: int = 0
 
 
 class Engine(Protocol[R]):
     """Where predictions are computed. The driver calls, in order: `validate` (before anything is read),
-    `open_rows`, then within `session()` `run` for each model whose finished results cannot be reused."""
+    `open_rows`, then within `session()` `run` for each group of the models whose finished results cannot be
+    reused (`groups`: the models of one uint8 stage, or a model alone)."""
 
     def validate(self, settings: Settings, models: Sequence[Model], source: object) -> None:
         """One-line UserErrors for what this engine cannot run (the settings' own checks are done already)."""
@@ -122,7 +129,9 @@ class Engine(Protocol[R]):
         """Held around all the jobs of a call (a cluster connection, say)."""
         ...
 
-    def run(self, job: Job[R]) -> Computed: ...
+    def run(self, jobs: Sequence[Job[R]]) -> list[Computed]:
+        """One Computed per job, in order; the images decoded once for the group."""
+        ...
 
 
 def validate(settings: Settings, weights: Weights, engine: Engine, models: Sequence[Model], source: object) -> None:

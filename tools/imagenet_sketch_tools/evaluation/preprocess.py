@@ -4,6 +4,10 @@ Two shapes: `TimmPreprocess` gives uint8 pixels exactly as timm's prefetching lo
 use_prefetcher=True)`) and normalises on the device as timm's `PrefetchLoader` does, so tensors equal timm's;
 `TensorPreprocess` wraps a transform that gives the normalised float tensor itself (torchvision weights,
 transformers image processors, open_clip).
+
+A preprocess's `stage` names its uint8 image (after decode, resize and crop): models with equal stages get
+the same uint8 pixels for every image, so a run decodes each image once for all of them (`groups`), and an input
+cache keeps those pixels (`input_cache`). None: no uint8 stage another model can share.
 """
 
 from __future__ import annotations
@@ -53,6 +57,14 @@ class TimmPreprocess:
             crop_mode=config.get("crop_mode", "center"),
         )
 
+    @property
+    def stage(self) -> tuple:
+        """What decides the uint8 pixels (mean and std do not: they are applied on the device). The gray path
+        below gives the pixels of the RGB path, so it is no part of it."""
+        crop_mode = self.config.get("crop_mode", "center")
+        interpolation = self.config["interpolation"]
+        return ("timm", tuple(self.input_size), interpolation, float(self.config["crop_pct"]), crop_mode)
+
     def __call__(self, image: Image.Image):
         import torch  # the eval extra: a preprocess object exists only once a model is loaded
 
@@ -74,17 +86,29 @@ class TimmPreprocess:
             return torch.empty((0, *self.input_size), dtype=torch.uint8)
         return torch.stack(images)
 
-    def on_device(self, batch, device):
-        """(uint8 - 255 mean) / (255 std) in float32, the operations of timm's PrefetchLoader, in its order."""
+    def to_device(self, batch, device):
+        """The uint8 batch on the device: a quarter of float32's bytes cross (from pinned memory on CUDA, where
+        the loader pinned it, so the copy runs asynchronously)."""
+        return batch.to(device, non_blocking=True)
+
+    def normalise(self, moved):
+        """(uint8 - 255 mean) / (255 std) in float32 on the batch's device, the operations of timm's
+        PrefetchLoader, in its order; `moved` is left as it is (each model of a group normalises its own copy)."""
         import torch  # the eval extra: a preprocess object exists only once a model is loaded
 
-        mean = torch.tensor([x * 255 for x in self.config["mean"]], device=device).view(1, 3, 1, 1)
-        std = torch.tensor([x * 255 for x in self.config["std"]], device=device).view(1, 3, 1, 1)
-        return batch.to(device, non_blocking=True).float().sub_(mean).div_(std)
+        mean = torch.tensor([x * 255 for x in self.config["mean"]], device=moved.device).view(1, 3, 1, 1)
+        std = torch.tensor([x * 255 for x in self.config["std"]], device=moved.device).view(1, 3, 1, 1)
+        return moved.float().sub_(mean).div_(std)
+
+    def on_device(self, batch, device):
+        """The model's input on `device`: the uint8 batch moved, then normalised there."""
+        return self.normalise(self.to_device(batch, device))
 
 
 class TensorPreprocess:
     """A library transform that takes an RGB PIL image and gives the normalised float CHW tensor."""
+
+    stage = None  # float pixels out of a library's own transform: no uint8 stage to share
 
     def __init__(self, transform):
         self.transform = transform
@@ -99,8 +123,14 @@ class TensorPreprocess:
             return torch.empty(0)
         return torch.stack(tensors)
 
-    def on_device(self, batch, device):
+    def to_device(self, batch, device):
         return batch.to(device, non_blocking=True)
+
+    def normalise(self, moved):
+        return moved  # the library's transform normalised it already
+
+    def on_device(self, batch, device):
+        return self.to_device(batch, device)
 
 
 def timm_loader(dataset, config: dict, batch_size: int, workers: int):

@@ -1,5 +1,7 @@
 """`eval --engine ray`: an exported hub package's parquet shards read by Ray Data and streamed to a pool of
-actors, each holding one model (loaded once, in its constructor) on its own CPUs or GPU.
+actors, each holding the models of one input group (loaded once, in its constructor) on its own CPUs or GPU:
+each block is decoded once and run through every model the actor holds (`RayOptions.models_per_actor` splits a
+group too big for one actor's memory into several pipelines, each decoding the images again).
 
 Only how predictions are computed differs from the local engine: the rows, their selection, model loading
 (seeded, so a random init is the same in every actor), decoding and transforms (`batches.decode_batch`), the
@@ -45,7 +47,8 @@ RESTART_NOTICE = ("core_worker.cc", "has constructor arguments in the object sto
 @dataclass(frozen=True)
 class RayOptions:
     address: str | None = None  # None: start a local cluster for the run; "auto": the one `ray start` made
-    actors: int = 1  # actors per model: each loads the model once
+    actors: int = 1  # actors per group of models: each loads the group's models once
+    models_per_actor: int = 0  # at most this many models in one actor (a group is split); 0: the whole group
     gpus_per_actor: float = 0.0
     cpus_per_actor: float = 1.0
     init: dict = field(default_factory=dict)  # more ray.init arguments for a cluster started here (tests)
@@ -145,9 +148,12 @@ def worker_paths() -> list[str]:
 
 
 class Predictor:
-    """A Ray Data actor: the model, loaded once, and its predictions for each batch of rows it is given."""
+    """A Ray Data actor: the models of a group, loaded once, and their predictions for each batch of rows it is
+    given, decoded once for all of them."""
 
-    def __init__(self, spec: Spec, weights: Weights, options: LoadOptions, device: str, amp: bool, paths: list[str]):
+    def __init__(
+        self, specs: list[Spec], weights: Weights, options: LoadOptions, device: str, amp: bool, paths: list[str]
+    ):
         for path in reversed(paths):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -158,28 +164,31 @@ class Predictor:
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
         torch.set_num_threads(max(1, int(cpus)))  # the CPUs Ray gave this actor, not the whole machine's
-        loaded = load(spec, weights, options)
-        self.device = batches.pick_device(device)
-        self.module, self.preprocess, self.amp = batches.prepare(loaded.module, self.device), loaded.preprocess, amp
+        loaded = [load(spec, weights, options) for spec in specs]
+        self.device, self.amp = batches.pick_device(device), amp
+        self.modules = [batches.prepare(model.module, self.device) for model in loaded]
+        self.preprocesses = [model.preprocess for model in loaded]
 
     def __call__(self, table: pa.Table) -> dict[str, np.ndarray]:
         from imagenet_sketch_tools.evaluation import batches  # imported by the constructor already
 
         paths, contents, labels = batch_columns(table)
-        batch = batches.decode_batch(0, np.arange(len(paths)), contents, self.preprocess, keep_contents=True)
-        top5, prob = batches.predict(self.module, self.preprocess, batch, self.device, self.amp)
-        # the batch's own most confident mistakes keep their bytes: the run's are among them (mistakes.png)
-        mistakes = batches.Mistakes(MISTAKES_SHOWN)
-        mistakes.offer(batch.rows, labels[batch.rows], top5, prob, batch.contents)
+        batch = batches.decode_batch(0, np.arange(len(paths)), contents, self.preprocesses[0], keep_contents=True)
+        predicted = batches.predict_group(self.modules, self.preprocesses, batch, self.device, self.amp)
         bad = np.asarray(batch.bad_rows, dtype=np.int64)
         order = np.concatenate([batch.rows, bad])
-        return {
+        columns = {
             "path": np.asarray([paths[i] for i in order], dtype=object),
-            "top5": np.concatenate([top5, np.full((len(bad), TOP), -1)]).astype(np.int32),
-            "prob": np.concatenate([prob, np.zeros((len(bad), TOP))]).astype(np.float32),
             "reason": np.asarray([""] * len(batch.rows) + batch.bad_reasons, dtype=object),
-            "content": np.asarray([mistakes.contents.get(int(i), b"") for i in order], dtype=object),
         }
+        for k, (top5, prob) in enumerate(predicted):
+            # the batch's own most confident mistakes keep their bytes: the run's are among them (mistakes.png)
+            mistakes = batches.Mistakes(MISTAKES_SHOWN)
+            mistakes.offer(batch.rows, labels[batch.rows], top5, prob, batch.contents)
+            columns[f"top5_{k}"] = np.concatenate([top5, np.full((len(bad), TOP), -1)]).astype(np.int32)
+            columns[f"prob_{k}"] = np.concatenate([prob, np.zeros((len(bad), TOP))]).astype(np.float32)
+            columns[f"content_{k}"] = np.asarray([mistakes.contents.get(int(i), b"") for i in order], dtype=object)
+        return columns
 
 
 def batch_columns(table: pa.Table) -> tuple[list[str], list[bytes | None], np.ndarray]:
@@ -199,6 +208,10 @@ class RayEngine:
         options = self.options
         if options.actors < 1:
             raise UserError(f"--actors must be at least 1, not {options.actors}")
+        if options.models_per_actor < 0:
+            raise UserError(f"--models-per-actor must be 0 (a whole group) or more, not {options.models_per_actor}")
+        if settings.input_cache is not None:
+            raise UserError("--input-cache is for --engine local; Ray's actors decode the blocks they are given")
         if options.gpus_per_actor < 0:
             raise UserError(f"--gpus-per-actor must be 0 or more, not {options.gpus_per_actor}")
         if settings.workers is not None:
@@ -222,29 +235,44 @@ class RayEngine:
             check_room(self.options, ray.cluster_resources().get("CPU", 0))
             yield seconds
 
-    def run(self, job: Job[PackageSource]) -> Computed:
-        if not isinstance(job.model, Spec):  # validate() refused it; a type check for the reader and the checker
+    def run(self, jobs: Sequence[Job[PackageSource]]) -> list[Computed]:
+        """A group's jobs, at most `models_per_actor` of them in one pipeline (each pipeline decodes once)."""
+        size = self.options.models_per_actor or len(jobs)
+        parts = [self.run_together(jobs[start : start + size]) for start in range(0, len(jobs), size)]
+        decoded = sum(part[0].decoded for part in parts)  # the group's, as every engine counts it
+        return [replace(done, decoded=decoded) for part in parts for done in part]
+
+    def run_together(self, jobs: Sequence[Job[PackageSource]]) -> list[Computed]:
+        """One pipeline whose actors hold every model of `jobs` (one uint8 stage, the same rows and settings)."""
+        specs = [job.model for job in jobs]
+        if not all(isinstance(spec, Spec) for spec in specs):  # validate() refused it; a check for the checker
             raise UserError("--engine ray takes model specs (e.g. timm:resnet50), not model objects")
-        described = describe(job.model, job.weights, job.settings.load_options)
+        job = jobs[0]
+        described = [describe(spec, job.weights, job.settings.load_options) for spec in specs if isinstance(spec, Spec)]
         paths = job.meta.paths
         row_of = rows_by_path(paths)
         wanted = None if len(job.selected) == len(paths) else {paths[row] for row in job.selected}
-        bar = RunningTop1(described.name, len(job.selected), shown=job.settings.progress)
+        bars = [RunningTop1(model.name, len(job.selected), shown=job.settings.progress) for model in described]
         try:
             with in_order():  # around building the dataset too: a Dataset keeps the DataContext it was made in
-                dataset = self.dataset(job, wanted)
-                got, top5, prob, reasons, contents = gather(dataset, row_of, job.meta.labels, bar)
+                dataset = self.dataset(job, specs, wanted)
+                got, reasons, answers = gather(dataset, row_of, job.meta.labels, bars)
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
         if len(got) != len(job.selected) or not np.array_equal(np.sort(got), job.selected):
             raise RuntimeError(f"Ray gave {len(got)} rows for {len(job.selected)} selected")  # a bug, not a user's
         order = np.argsort(got, kind="stable")  # dataset order, should Ray ever hand them back in another
-        got, top5, prob, reasons = got[order], top5[order], prob[order], reasons[order]
+        got, reasons = got[order], reasons[order]
         ok = reasons == ""
         unreadable = [(int(row), str(reason)) for row, reason in zip(got[~ok], reasons[~ok])]
-        return Computed(described, got[ok], top5[ok].astype(np.int64), prob[ok], unreadable, int(ok.sum()), contents)
+        return [
+            Computed(model, got[ok], top5[order][ok].astype(np.int64), prob[order][ok], unreadable, int(ok.sum()),
+                     contents, decoded=len(got))
+            for model, (top5, prob, contents) in zip(described, answers)
+        ]  # fmt: skip
 
-    def dataset(self, job: Job[PackageSource], wanted: set[str] | None):
+    def dataset(self, job: Job[PackageSource], specs: list, wanted: set[str] | None):
         """The package's rows (the selected ones), in dataset order, in blocks of exactly the local engine's
         batches, each run through a Predictor actor. Same batches, not only the same rows: a CPU forward pass
         can differ in the last bit of a probability when the batch around an image differs."""
@@ -264,14 +292,7 @@ class RayEngine:
         options_of_actor = replace(settings.load_options, progress=False)  # an actor's bars go to its log
         return dataset.map_batches(
             Predictor,
-            fn_constructor_args=(
-                job.model,
-                job.weights,
-                options_of_actor,
-                settings.device,
-                settings.amp,
-                worker_paths(),
-            ),
+            fn_constructor_args=(specs, job.weights, options_of_actor, settings.device, settings.amp, worker_paths()),
             batch_size=settings.batch_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=options.actors),
@@ -307,23 +328,29 @@ def in_order() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def gather(dataset, row_of: dict[str, int], labels: np.ndarray, bar: RunningTop1):
-    """The actors' answers as they come: rows, top-5, probabilities, unreadable reasons ("" for none), and the
-    bytes of candidate mistakes; the bar shows images/s and the running top-1."""
-    rows, top5, prob, reasons, contents = [], [], [], [], {}
+def gather(dataset, row_of: dict[str, int], labels: np.ndarray, bars: list[RunningTop1]):
+    """The actors' answers as they come: rows, unreadable reasons ("" for none), and per model its top-5,
+    probabilities and the bytes of candidate mistakes; each model's bar shows images/s and its running top-1."""
+    rows, reasons = [], []
+    top5: list[list[np.ndarray]] = [[] for _ in bars]
+    prob: list[list[np.ndarray]] = [[] for _ in bars]
+    contents: list[dict[int, bytes]] = [{} for _ in bars]
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         got = np.asarray([row_of[path] for path in batch["path"]], dtype=np.int64)
         ok = np.asarray([not reason for reason in batch["reason"]], dtype=bool)
         rows.append(got)
-        top5.append(batch["top5"])
-        prob.append(batch["prob"])
         reasons.extend(batch["reason"])
-        contents.update({int(row): content for row, content in zip(got, batch["content"]) if content})
-        bar.add(labels[got[ok]], batch["top5"][ok, 0], int((~ok).sum()))
+        for k, bar in enumerate(bars):
+            top5[k].append(batch[f"top5_{k}"])
+            prob[k].append(batch[f"prob_{k}"])
+            contents[k].update({int(row): content for row, content in zip(got, batch[f"content_{k}"]) if content})
+            bar.add(labels[got[ok]], batch[f"top5_{k}"][ok, 0], int((~ok).sum()))
     if not rows:
         nothing = np.zeros((0, TOP))
-        return np.zeros(0, np.int64), nothing.astype(np.int32), nothing.astype(np.float32), np.zeros(0, object), {}
-    return np.concatenate(rows), np.concatenate(top5), np.concatenate(prob), np.asarray(reasons, object), contents
+        empty = [(nothing.astype(np.int32), nothing.astype(np.float32), {}) for _ in bars]
+        return np.zeros(0, np.int64), np.zeros(0, object), empty
+    answers = [(np.concatenate(top5[k]), np.concatenate(prob[k]), contents[k]) for k in range(len(bars))]
+    return np.concatenate(rows), np.asarray(reasons, object), answers
 
 
 def rows_by_path(paths: list[str]) -> dict[str, int]:

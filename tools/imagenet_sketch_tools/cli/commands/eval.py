@@ -9,6 +9,7 @@ import sys
 from imagenet_sketch_tools.cli.main import PROG
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.evaluation import LocalEngine, RayEngine, RayOptions, evaluate_models
+from imagenet_sketch_tools.evaluation.api import run_summary
 from imagenet_sketch_tools.evaluation.spec import TEMPLATES, Weights, parse_spec
 from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
 
@@ -59,6 +60,12 @@ def add_to(commands) -> None:
         "model and img_size",
     )
     parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
+    parser.add_argument(
+        "--input-cache",
+        metavar="DIR",
+        help="keep the decoded, resized and cropped images (uint8) here, and read them back in later runs of "
+        "models with the same input size, interpolation and crop instead of decoding (see README)",
+    )
     ray = parser.add_argument_group("engine", "where the models run (--engine ray: see README, Many models)")
     ray.add_argument(
         "--engine",
@@ -71,18 +78,30 @@ def add_to(commands) -> None:
                      "without it a local cluster is started for the run")  # fmt: skip
     ray.add_argument("--actors", type=int, default=1, help="ray: actors per model, each loading it once (default: 1)")
     ray.add_argument("--gpus-per-actor", type=float, default=0.0, help="ray: GPUs each actor holds (default: 0)")
+    ray.add_argument(
+        "--models-per-actor",
+        type=int,
+        default=0,
+        help="ray: at most N models of an input group in one actor, for groups too big for its memory "
+        "(each part decodes the images again; default: 0, the whole group)",
+    )
     parser.set_defaults(run=run)
 
 
 def engine_of(args: argparse.Namespace) -> LocalEngine | RayEngine:
     """The engine --engine names; Ray's flags are refused without it (the rest is checked by the engine)."""
     given = [flag for flag, value in (("--address", args.address), ("--actors", args.actors != 1),
-                                      ("--gpus-per-actor", args.gpus_per_actor)) if value]  # fmt: skip
+                                      ("--gpus-per-actor", args.gpus_per_actor),
+                                      ("--models-per-actor", args.models_per_actor)) if value]  # fmt: skip
     if args.engine == "local":
         if given:
             raise UserError(f"{', '.join(given)} need(s) --engine ray")
         return LocalEngine()
-    return RayEngine(RayOptions(address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor))
+    options = RayOptions(
+        address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+        models_per_actor=args.models_per_actor,
+    )  # fmt: skip
+    return RayEngine(options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             use_train_size=args.use_train_size,
             templates=args.templates,
+            input_cache=args.input_cache,
             engine=engine,
         )
     except KeyboardInterrupt:
@@ -134,5 +154,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
     for result in results:
         print(result.summary())
+    print(run_summary(results))
     print(f"results.csv and leaderboard.md in {args.output}")
     return 0
