@@ -22,12 +22,13 @@ import numpy as np
 import pyarrow as pa
 
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.evaluation import outputs
+from imagenet_sketch_tools.evaluation import outputs, readback
 from imagenet_sketch_tools.evaluation.data import RowSource, select
 from imagenet_sketch_tools.evaluation.job import Computed, Engine, Job, Settings, validate
 from imagenet_sketch_tools.evaluation.local_engine import LocalEngine
 from imagenet_sketch_tools.evaluation.metrics import Scores, score
 from imagenet_sketch_tools.evaluation.models import from_module, result_name
+from imagenet_sketch_tools.evaluation.outputs import RUN_FILE
 from imagenet_sketch_tools.evaluation.partial import PARTIAL
 from imagenet_sketch_tools.evaluation.spec import (
     Described,
@@ -38,7 +39,6 @@ from imagenet_sketch_tools.evaluation.spec import (
     parse_spec,
 )
 
-RUN_FILE = "run.json"  # in a model's folder, written last: its presence says the folder is complete
 LISTED_UNREADABLE = 20
 
 
@@ -193,26 +193,43 @@ def folder_for(model: Model, weights: Weights, settings: Settings) -> Path:
     made a folder name; an empty path without an output (`evaluate_one` runs it in a scratch folder)."""
     if settings.output is None:
         return Path()
-    name = model.name if isinstance(model, Loaded) else result_name(model, weights)
-    return settings.output / outputs.folder_name(name)
+    return settings.output / outputs.folder_name(model_name(model, weights))
+
+
+def model_name(model: Model, weights: Weights) -> str:
+    return model.name if isinstance(model, Loaded) else result_name(model, weights)
+
+
+def job_name(job: Job) -> str:
+    return model_name(job.model, job.weights)
 
 
 def wanted_identity(job: Job) -> dict:
     return {**job.identity(), "skip_unreadable": job.settings.skip_unreadable}
 
 
-def finished_run(job: Job) -> dict | None:
-    """The job's run.json when its folder holds a finished run made under the same identity (not with `force`,
-    not without an output folder); None when it must run."""
+def finished_run(job: Job) -> readback.Finished | None:
+    """The job's finished run, checked (`readback`), when its folder holds one made under the same identity (not
+    with `force`, not without an output folder); None when it must run, damaged runs included."""
+    try:
+        return checked_run(job)
+    except readback.Damaged:
+        return None
+
+
+def checked_run(job: Job) -> readback.Finished | None:
     if job.settings.output is None or job.settings.force:
         return None
-    finished = read_run(job.folder)
-    return finished if finished and finished.get("identity") == wanted_identity(job) else None
+    return readback.finished(job.folder, wanted_identity(job), job.meta, job.selected)
 
 
 def reusable(job: Job, selection: str) -> Result | None:
-    """The job's finished result, read back, or None when it must run."""
-    finished = finished_run(job)
+    """The job's finished result, read back, or None when it must run; a damaged one is said in one line."""
+    try:
+        finished = checked_run(job)
+    except readback.Damaged as damage:
+        print(f"{job_name(job)}: {damage}; evaluating again", file=sys.stderr, flush=True)
+        return None
     return None if finished is None else reread(job.folder, finished, selection)
 
 
@@ -282,14 +299,9 @@ def write_run(folder: Path, result: Result, identity: dict) -> None:
     outputs.write_json(folder / RUN_FILE, run)
 
 
-def read_run(folder: Path) -> dict | None:
-    run = outputs.read_json(folder / RUN_FILE)
-    return run if run and (folder / outputs.PREDICTIONS).exists() else None
-
-
-def reread(folder: Path, run: dict, selection: str) -> Result:
-    """A finished model: its scores recomputed from predictions.parquet, nothing run."""
-    table = outputs.read_predictions(folder)
+def reread(folder: Path, finished: readback.Finished, selection: str) -> Result:
+    """A finished model: its scores recomputed from predictions.parquet (checked), nothing run."""
+    run, table = finished.run, finished.predictions
     scores = score(table.column("label").to_numpy(), outputs.top5_of(table))
     unreadable = [(str(path), str(reason)) for path, reason in run.get("unreadable", [])]
     described = Described(

@@ -13,7 +13,7 @@ from imagenet_sketch_tools.evaluation.job import Computed, Job, Settings
 from imagenet_sketch_tools.evaluation.metrics import RunningTop1
 from imagenet_sketch_tools.evaluation.models import load
 from imagenet_sketch_tools.evaluation.outputs import MISTAKES_SHOWN, read_json, write_json
-from imagenet_sketch_tools.evaluation.partial import PARTIAL, collect_partial, finished_batches, save_batch
+from imagenet_sketch_tools.evaluation.partial import PARTIAL, checked_batches, collect_partial, save_batch
 from imagenet_sketch_tools.evaluation.spec import Loaded, Model
 
 BATCHES_FILE = "run.json"  # in .partial/: the identity its batches were computed under
@@ -51,7 +51,7 @@ class LocalEngine:
 
         settings, labels = job.settings, job.meta.labels
         batches = pipeline.split_batches(job.selected, settings.batch_size)
-        done = finished_batches(partial) & set(range(len(batches)))
+        done = checked_batches(partial, batches, loaded.name)  # before any batch runs: a damaged one runs again
         todo = [index for index in range(len(batches)) if index not in done]
         device = pipeline.pick_device(settings.device)
         module = pipeline.prepare(loaded.module, device)
