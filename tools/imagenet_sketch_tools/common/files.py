@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -22,18 +23,24 @@ def write_atomically(path: str | os.PathLike, content: bytes | str) -> None:
     """Put `content` at `path` through a hidden temporary name beside it, renamed once complete and on disk.
 
     The temporary name starts with a dot, so a reader listing the folder (augment, the builder) never takes it
-    for an image; it is removed if the write fails.
+    for an image, and is unique to this call, so two processes writing the same path never write into one
+    file (the last rename wins, whole); it is removed if the write fails.
     """
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
+    partial = unique_sibling(path, "partial")
     try:
-        with open(partial, "wb") as file:
+        with open(partial, "xb") as file:
             file.write(content.encode("utf-8") if isinstance(content, str) else content)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def unique_sibling(path: Path, kind: str) -> Path:
+    """A hidden name beside `path` that no other process or call uses: `.<name>.<pid>-<random>.<kind>`."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.{kind}")
 
 
 def file_sha256(path: str | os.PathLike, progress: bool = False) -> str:

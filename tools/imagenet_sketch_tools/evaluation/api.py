@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.evaluation import outputs, readback
+from imagenet_sketch_tools.evaluation import outputs, readback, writers
 from imagenet_sketch_tools.evaluation.data import RowSource, select
 from imagenet_sketch_tools.evaluation.job import Computed, Engine, Job, Settings, validate
 from imagenet_sketch_tools.evaluation.local_engine import LocalEngine
@@ -163,12 +163,14 @@ def evaluate_models(
     pending = any(finished_run(job) is None for job in jobs)
     with engine.session() if pending else nullcontext():
         for job in jobs:  # one at a time: a model given twice is read back the second time
-            result = reusable(job, selection) or evaluate_one(job, selection, engine)
+            with writing(job):  # one eval at a time in a model's folder: another waits, then reads it back
+                result = reusable(job, selection) or evaluate_one(job, selection, engine)
             results.append(result)
             if settings.output is not None:
                 row = outputs.results_row(result.described, result.scores)
-                rows_written = outputs.update_results(settings.output, [row], known)
-                outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
+                with writers.results_writer(settings.output):  # read, merged and rewritten by one eval at a time
+                    rows_written = outputs.update_results(settings.output, [row], known)
+                    outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
             if known is not None and settings.reference is not None:
                 row = outputs.results_row(result.described, result.scores)
                 result.reference = outputs.reference_summary(row, known, settings.reference)
@@ -198,6 +200,11 @@ def folder_for(model: Model, weights: Weights, settings: Settings) -> Path:
 
 def model_name(model: Model, weights: Weights) -> str:
     return model.name if isinstance(model, Loaded) else result_name(model, weights)
+
+
+def writing(job: Job) -> AbstractContextManager[object]:
+    """The lock of the job's folder, held while it is read back or evaluated (none without an output)."""
+    return nullcontext() if job.settings.output is None else writers.model_writer(job.folder, job_name(job))
 
 
 def job_name(job: Job) -> str:
