@@ -18,7 +18,7 @@ import pytest
 from eval_data import KNOWN
 from imagenet_sketch_tools.evaluation import writers
 
-GATED = "python:gated_model:model"  # held in its first forward pass until the test writes `go`
+GATED = "python:known_answer_model:gated_model"  # held in its first forward pass until the test writes `go`
 pytestmark = pytest.mark.slow  # each test runs whole commands
 
 
@@ -65,7 +65,7 @@ def test_a_second_eval_waits_for_the_first_and_reads_its_model_back(commands, co
     assert [path.name for path in markers.glob("started-*")] == [f"started-{first.pid}"]
 
     second = commands("second", *args)
-    waiting = f"{GATED}: {output / 'python_gated_model_model'} is being written by pid {first.pid} ("
+    waiting = f"{GATED}: {output / 'python_known_answer_model_gated_model'} is being written by pid {first.pid} ("
     second_err = tmp_path / "second.err"
     wait_until(lambda: waiting in second_err.read_text() or len(list(markers.glob("started-*"))) > 1, second)
     said = second_err.read_text()
@@ -79,7 +79,7 @@ def test_a_second_eval_waits_for_the_first_and_reads_its_model_back(commands, co
     second_out = (tmp_path / "second.out").read_text()
     assert "top-1 31.250%" in second_out and "already evaluated, read back" in second_out
     assert results_models(output) == [GATED]
-    assert pq.read_table(output / "python_gated_model_model" / "predictions.parquet").num_rows == 16
+    assert pq.read_table(output / "python_known_answer_model_gated_model" / "predictions.parquet").num_rows == 16
     assert not list(output.rglob("*.partial")) and not list(output.rglob("*.lock"))  # nothing added to the output
 
 

@@ -8,26 +8,14 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_eval_resume import Counting
 
 from eval_data import KNOWN
 from imagenet_sketch_tools.cli import main as cli
-from imagenet_sketch_tools.evaluation import LocalEngine, evaluate
+from imagenet_sketch_tools.evaluation import evaluate
 
 FOLDER = "python_known_answer_model_model"
 SCORES = "top-1 31.250%, top-5 75.000%"  # the coded archive's known answers, on its 16 images
-
-
-class Counting(LocalEngine):
-    """The local engine listing the batches it saves, interrupted after `stop_after` of them."""
-
-    def __init__(self, stop_after: int | None = None):
-        self.saved: list[int] = []
-        self.stop_after = stop_after
-
-    def _saved_batch(self, index: int) -> None:
-        self.saved.append(index)
-        if len(self.saved) == self.stop_after:
-            raise KeyboardInterrupt
 
 
 def damage_lines(err: str) -> list[str]:
