@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_eval_resume import Counting
 
-from eval_data import KNOWN
+from eval_data import KNOWN, coded_zip_at
 from imagenet_sketch_tools.cli import main as cli
 from imagenet_sketch_tools.evaluation import evaluate
 
@@ -136,3 +136,15 @@ def test_a_kept_batch_of_other_rows_is_computed_again(coded_zip, tmp_path, capsy
     assert engine.saved == [1, 2, 3, 4, 5]
     assert ".partial/batch-000001.npz is damaged (its rows are not the batch's)" in capsys.readouterr().err
     assert resumed.predictions.column("row").to_pylist() == list(range(16))
+
+
+def test_a_run_that_left_unreadable_images_out_is_read_back_whole(tmp_path, capfd):
+    """The rows predictions.parquet must hold are the selection less the images run.json lists as unreadable."""
+    extra = [("sketch/n01440764/sketch_9.JPEG", b"not an image")]
+    args = eval_args(coded_zip_at(tmp_path / "broken.zip", extra=extra), tmp_path / "out") + ["--skip-unreadable"]
+    assert cli.main(args) == 0
+    capfd.readouterr()
+    assert cli.main(args) == 0
+    out, err = capfd.readouterr()
+    assert "already evaluated, read back" in out and "1 unreadable image(s) left out" in out
+    assert not damage_lines(err)
