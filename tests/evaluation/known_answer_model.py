@@ -50,23 +50,28 @@ def bare_model():
     return KnownAnswers()  # no data config: timm's 224 defaults apply
 
 
-class Paused(KnownAnswers):
-    """Stops in its third batch, when `$EVAL_TEST_MARKERS` names a folder: it writes `paused` there and waits
-    until the process is interrupted (the Ctrl-C test's event). Elsewhere it is KnownAnswers."""
+class Held(KnownAnswers):
+    """Stops in its forward pass number `at` when `$EVAL_TEST_MARKERS` names a folder: it writes `marker` there
+    (`{pid}` replaced by its pid) and waits until the file `release` appears there, or, without one, until the
+    process is interrupted (the tests' events). Elsewhere it is KnownAnswers."""
 
-    def __init__(self):
+    def __init__(self, at: int, marker: str, release: str | None = None):
         super().__init__()
-        self.calls = 0
+        self.calls, self.at, self.marker, self.release = 0, at, marker, release
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         markers = os.environ.get("EVAL_TEST_MARKERS")
-        if markers and self.calls == PAUSE_AT:
-            (Path(markers) / "paused").write_text(str(os.getpid()))
-            while True:
-                time.sleep(0.05)  # sleeping, not computing: SIGINT ends it
+        if markers and self.calls == self.at:
+            (Path(markers) / self.marker.format(pid=os.getpid())).write_text(str(os.getpid()))
+            while self.release is None or not (Path(markers) / self.release).exists():
+                time.sleep(0.05)  # sleeping, not computing: waiting for the test's event (or SIGINT)
         return super().forward(pixels)
 
 
 def paused_model():
-    return Paused(), DATA_CONFIG
+    return Held(PAUSE_AT, "paused"), DATA_CONFIG  # the Ctrl-C test: stops in its third batch, two saved
+
+
+def gated_model():
+    return Held(1, "started-{pid}", "go"), DATA_CONFIG  # the one-writer tests: held until the test writes `go`

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,14 @@ import numpy as np
 import pyarrow as pa
 
 from imagenet_sketch_tools.common.errors import UserError
-from imagenet_sketch_tools.evaluation import outputs
+from imagenet_sketch_tools.evaluation import outputs, readback, writers
 from imagenet_sketch_tools.evaluation.data import RowSource, select
 from imagenet_sketch_tools.evaluation.groups import groups_of
 from imagenet_sketch_tools.evaluation.job import Computed, Engine, Job, Settings, validate
 from imagenet_sketch_tools.evaluation.local_engine import LocalEngine
 from imagenet_sketch_tools.evaluation.metrics import Scores, score
 from imagenet_sketch_tools.evaluation.models import from_module, result_name
+from imagenet_sketch_tools.evaluation.outputs import RUN_FILE
 from imagenet_sketch_tools.evaluation.partial import PARTIAL
 from imagenet_sketch_tools.evaluation.spec import (
     Described,
@@ -42,7 +43,6 @@ from imagenet_sketch_tools.evaluation.spec import (
     parse_spec,
 )
 
-RUN_FILE = "run.json"  # in a model's folder, written last: its presence says the folder is complete
 LISTED_UNREADABLE = 20
 
 
@@ -175,14 +175,17 @@ def evaluate_models(
     with engine.session() if needed else nullcontext():
         while pending:  # a model given twice (one folder) runs once, and is then read back
             for index in pending:
-                reread_result = results[index] = reread_finished(jobs[index], selection)
+                with writing(jobs[index]):  # one eval at a time in a folder: another waits, then reads it back
+                    reread_result = results[index] = reusable(jobs[index], selection)
                 if reread_result is not None:
                     record(settings, reread_result, known)
             pending = [index for index in pending if results[index] is None]
             to_run = pending if settings.output is None else first_per_folder(jobs, pending)
             for group in groups_of([jobs[i].model for i in to_run], weights, settings.load_options):
                 indices = [to_run[k] for k in group]
-                for index, result in zip(indices, run_group([jobs[i] for i in indices], selection, engine)):
+                with writing_all([jobs[i] for i in indices]):
+                    ran = run_group([jobs[i] for i in indices], selection, engine)
+                for index, result in zip(indices, ran):
                     results[index] = replace(result, group=number)
                     record(settings, result, known)
                 number += 1
@@ -207,8 +210,9 @@ def record(settings: Settings, result: Result, known: dict | None) -> None:
     """The model's row in results.csv, and leaderboard.md, when the run keeps its outputs."""
     if settings.output is not None:
         row = outputs.results_row(result.described, result.scores)
-        rows_written = outputs.update_results(settings.output, [row], known)
-        outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
+        with writers.results_writer(settings.output):  # read, merged and rewritten by one eval at a time
+            rows_written = outputs.update_results(settings.output, [row], known)
+            outputs.write_leaderboard(settings.output, rows_written, backbones(settings.output))
 
 
 def run_summary(results: Sequence[Result]) -> str:
@@ -246,8 +250,29 @@ def folder_for(model: Model, weights: Weights, settings: Settings) -> Path:
     made a folder name; an empty path without an output (`evaluate_one` runs it in a scratch folder)."""
     if settings.output is None:
         return Path()
-    name = model.name if isinstance(model, Loaded) else result_name(model, weights)
-    return settings.output / outputs.folder_name(name)
+    return settings.output / outputs.folder_name(model_name(model, weights))
+
+
+def model_name(model: Model, weights: Weights) -> str:
+    return model.name if isinstance(model, Loaded) else result_name(model, weights)
+
+
+def writing(job: Job) -> AbstractContextManager[object]:
+    """The lock of the job's folder, held while it is read back or evaluated (none without an output)."""
+    return nullcontext() if job.settings.output is None else writers.model_writer(job.folder, job_name(job))
+
+
+def writing_all(jobs: list[Job]) -> ExitStack:
+    """The locks of a group's folders, taken in folder order so that two runs of overlapping groups never hold
+    one each while waiting for the other's."""
+    stack = ExitStack()
+    for job in sorted(jobs, key=lambda job: job.folder):
+        stack.enter_context(writing(job))
+    return stack
+
+
+def job_name(job: Job) -> str:
+    return model_name(job.model, job.weights)
 
 
 def wanted_identity(job: Job) -> dict:
@@ -255,18 +280,28 @@ def wanted_identity(job: Job) -> dict:
     return {**job.identity(), "skip_unreadable": job.settings.skip_unreadable}
 
 
-def finished_run(job: Job) -> dict | None:
-    """The job's run.json when its folder holds a finished run made under the same identity (not with `force`,
-    not without an output folder); None when it must run."""
+def finished_run(job: Job) -> readback.Finished | None:
+    """The job's finished run, checked (`readback`), when its folder holds one made under the same identity (not
+    with `force`, not without an output folder); None when it must run, damaged runs included."""
+    try:
+        return checked_run(job)
+    except readback.Damaged:
+        return None
+
+
+def checked_run(job: Job) -> readback.Finished | None:
     if job.settings.output is None or job.settings.force:
         return None
-    finished = read_run(job.folder)
-    return finished if finished and finished.get("identity") == wanted_identity(job) else None
+    return readback.finished(job.folder, wanted_identity(job), job.meta, job.selected)
 
 
-def reread_finished(job: Job, selection: str) -> Result | None:
-    """The model's finished result read back, or None when it must run (none kept, another identity, --force)."""
-    finished = finished_run(job)
+def reusable(job: Job, selection: str) -> Result | None:
+    """The job's finished result, read back, or None when it must run; a damaged one is said in one line."""
+    try:
+        finished = checked_run(job)
+    except readback.Damaged as damage:
+        print(f"{job_name(job)}: {damage}; evaluating again", file=sys.stderr, flush=True)
+        return None
     return None if finished is None else reread(job.folder, finished, selection)
 
 
@@ -347,14 +382,9 @@ def write_run(folder: Path, result: Result, identity: dict) -> None:
     outputs.write_json(folder / RUN_FILE, run)
 
 
-def read_run(folder: Path) -> dict | None:
-    run = outputs.read_json(folder / RUN_FILE)
-    return run if run and (folder / outputs.PREDICTIONS).exists() else None
-
-
-def reread(folder: Path, run: dict, selection: str) -> Result:
-    """A finished model: its scores recomputed from predictions.parquet, nothing run."""
-    table = outputs.read_predictions(folder)
+def reread(folder: Path, finished: readback.Finished, selection: str) -> Result:
+    """A finished model: its scores recomputed from predictions.parquet (checked), nothing run."""
+    run, table = finished.run, finished.predictions
     scores = score(table.column("label").to_numpy(), outputs.top5_of(table))
     unreadable = [(str(path), str(reason)) for path, reason in run.get("unreadable", [])]
     described = Described(

@@ -21,6 +21,7 @@ from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.images import decode
 from imagenet_sketch_tools.evaluation.data import RowSource
 from imagenet_sketch_tools.evaluation.input_cache import InputCache
+from imagenet_sketch_tools.evaluation.partial import split_batches
 from imagenet_sketch_tools.evaluation.spec import NUM_CLASSES, TOP
 
 
@@ -121,10 +122,6 @@ def as_is(batch: Any) -> Any:
 
 def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
-
-
-def split_batches(selected: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    return [selected[start : start + batch_size] for start in range(0, len(selected), batch_size)]
 
 
 def input_batches(

@@ -16,7 +16,13 @@ from imagenet_sketch_tools.evaluation.job import Computed, Job, Settings
 from imagenet_sketch_tools.evaluation.metrics import RunningTop1
 from imagenet_sketch_tools.evaluation.models import load
 from imagenet_sketch_tools.evaluation.outputs import MISTAKES_SHOWN, read_json, write_json
-from imagenet_sketch_tools.evaluation.partial import PARTIAL, collect_partial, finished_batches, save_batch
+from imagenet_sketch_tools.evaluation.partial import (
+    PARTIAL,
+    checked_batches,
+    collect_partial,
+    save_batch,
+    split_batches,
+)
 from imagenet_sketch_tools.evaluation.spec import Loaded, Model
 
 BATCHES_FILE = "run.json"  # in .partial/: the identity its batches were computed under
@@ -84,8 +90,9 @@ class LocalEngine:
         partial.mkdir(parents=True, exist_ok=True)
         write_json(partial / BATCHES_FILE, batches_identity)
         loaded = job.model if isinstance(job.model, Loaded) else load(job.model, job.weights, job.settings.load_options)
-        count = -(-len(job.selected) // job.settings.batch_size)
-        return Member(job, loaded, partial, set(range(count)) - finished_batches(partial))
+        batches = split_batches(job.selected, job.settings.batch_size)
+        done = checked_batches(partial, batches, loaded.name)  # before any batch runs: a damaged one runs again
+        return Member(job, loaded, partial, set(range(len(batches))) - done)
 
     def run_batches(self, members: list[Member], cache: InputCache | None) -> Tally:
         """Run the batches some member lacks through the members lacking them, saving each."""
@@ -100,7 +107,7 @@ class LocalEngine:
         modules = [pipeline.prepare(member.loaded.module, device) for member in members]
         mistakes = [pipeline.Mistakes(MISTAKES_SHOWN) for _ in members]
         tally = Tally([0] * len(members), [])
-        sizes = [len(rows) for rows in pipeline.split_batches(first.selected, settings.batch_size)]
+        sizes = [len(rows) for rows in split_batches(first.selected, settings.batch_size)]
         bars = [
             RunningTop1(member.loaded.name, total, sum(sizes[i] for i in range(count) if i not in member.todo),
                         settings.progress)

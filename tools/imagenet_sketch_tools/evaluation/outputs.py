@@ -25,6 +25,7 @@ from imagenet_sketch_tools.evaluation.spec import TOP, Described
 
 RESULTS = "results.csv"
 PREDICTIONS = "predictions.parquet"
+RUN_FILE = "run.json"  # in a model's folder, written last: its presence says the folder is complete
 LEADERBOARD = "leaderboard.md"
 # the order timm's validate.py writes and its published results-*.csv files use
 TIMM_COLUMNS = ["model", "top1", "top1_err", "top5", "top5_err", "param_count", "img_size", "crop_pct", "interpolation"]
@@ -160,10 +161,6 @@ def write_predictions(folder: Path, table: pa.Table) -> None:
     buffer = pa.BufferOutputStream()
     pq.write_table(table, buffer)
     write_atomically(folder / PREDICTIONS, buffer.getvalue().to_pybytes())
-
-
-def read_predictions(folder: Path) -> pa.Table:
-    return pq.read_table(folder / PREDICTIONS)
 
 
 def read_json(path: Path) -> dict | None:

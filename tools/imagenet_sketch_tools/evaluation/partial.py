@@ -1,9 +1,12 @@
 """A model's finished batches, kept on disk in its folder's `.partial/` until the run completes: what makes an
-interrupted evaluation continue where it stopped."""
+interrupted evaluation continue where it stopped. Each kept batch is checked when a run starts (readable, its
+arrays whole, its rows the batch's); a damaged one is said in one line, removed and computed again."""
 
 from __future__ import annotations
 
 import io
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,42 @@ def save_batch(partial: Path, index: int, rows, top5, prob, bad_rows, bad_reason
 
 def finished_batches(partial: Path) -> set[int]:
     return {int(path.stem.split("-")[1]) for path in partial.glob("batch-*.npz")}
+
+
+def split_batches(selected: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """The selected rows cut into the run's batches, in order: batch i is what `batch-i.npz` holds."""
+    return [selected[start : start + batch_size] for start in range(0, len(selected), batch_size)]
+
+
+def checked_batches(partial: Path, batches: list[np.ndarray], model: str) -> set[int]:
+    """The indices of `batches` kept whole in `partial`; a kept batch that is damaged is removed, with one line
+    naming it, so that it alone is computed again."""
+    kept = finished_batches(partial) & set(range(len(batches)))
+    for index in sorted(kept):
+        damage = batch_damage(batch_file(partial, index), batches[index])
+        if damage:
+            print(f"{model}: {PARTIAL}/{batch_file(partial, index).name} is damaged ({damage}); computing that batch "
+                  "again", file=sys.stderr, flush=True)  # fmt: skip
+            batch_file(partial, index).unlink(missing_ok=True)
+            kept.discard(index)
+    return kept
+
+
+def batch_damage(path: Path, wanted: np.ndarray) -> str | None:
+    """Why the batch saved at `path` is not the predictions of rows `wanted` (None: it is)."""
+    try:
+        with np.load(path) as saved:
+            arrays = {name: saved[name] for name in ("rows", "top5", "prob", "bad_rows", "bad_reasons")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        return f"not readable: {(str(error).strip().splitlines() or [type(error).__name__])[0]}"
+    rows, bad_rows = arrays["rows"], arrays["bad_rows"]
+    if arrays["top5"].shape != (len(rows), TOP) or arrays["prob"].shape != (len(rows), TOP):
+        return f"its predictions are not {TOP} per row"
+    if len(arrays["bad_reasons"]) != len(bad_rows):
+        return "its unreadable rows and reasons do not match"
+    if not np.array_equal(np.sort(np.concatenate([rows, bad_rows])), np.sort(wanted)):
+        return "its rows are not the batch's"
+    return None
 
 
 def collect_partial(partial: Path, selected: int, batch_size: int):
