@@ -4,6 +4,7 @@ exported package folder, and the same package on a (loopback) Hub as hf://datase
 from __future__ import annotations
 
 import csv
+import re
 
 import pyarrow.parquet as pq
 from PIL import Image
@@ -25,7 +26,17 @@ def test_the_readme_command_gives_every_output(tmp_path, capfd, monkeypatch):
     assert "on 31 images of 6 classes (all 31 images)" in out
     assert "img/s" in err and "top1=" in err  # the progress bar: images/s and the running top-1
     folder = tmp_path / "eval" / "resnet18-random-init"
-    assert {path.name for path in (tmp_path / "eval").iterdir()} == {"results.csv", "leaderboard.md", folder.name}
+    assert {path.name for path in (tmp_path / "eval").iterdir()} == {
+        "results.csv",
+        "leaderboard.md",
+        "report.html",
+        folder.name,
+    }
+    # the run ends with the folder's report, its thumbnails read from the rows just evaluated
+    report = tmp_path / "eval" / "report.html"
+    said = re.search(r"^wrote eval/report.html: ([\d.]+) MB, 1 model\(s\), (\d+) thumbnails$", out, re.M)
+    assert said and float(said[1]) == round(report.stat().st_size / 1e6, 2) and int(said[2]) > 0, out
+    assert report.read_text().count('"data:image/webp;base64,') == int(said[2])  # each inlined once
     written = {path.name for path in folder.iterdir()}
     assert written == {"per_class.csv", "predictions.parquet", "run.json", "mistakes.png"}
     with open(tmp_path / "eval" / "results.csv", newline="") as file:

@@ -59,6 +59,12 @@ class RowSource:
             out.extend(self.images(int(run[0]), int(run[-1]) + 1))
         return out
 
+    def images_by_path(self, wanted: dict[int, str]) -> dict[str, bytes]:
+        """The images of the rows asked for, keyed by their path (the report's thumbnails); undecodable skipped."""
+        order = sorted(wanted)
+        found = self.images_of(np.asarray(order, dtype=np.int64))
+        return {wanted[row]: image for row, image in zip(order, found) if image is not None}
+
 
 def contiguous_runs(rows: np.ndarray) -> list[np.ndarray]:
     if len(rows) == 0:

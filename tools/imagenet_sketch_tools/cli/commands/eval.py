@@ -10,8 +10,10 @@ from imagenet_sketch_tools.cli.main import PROG
 from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.evaluation import LocalEngine, RayEngine, RayOptions, evaluate_models
 from imagenet_sketch_tools.evaluation.api import run_summary
+from imagenet_sketch_tools.evaluation.data import open_source
 from imagenet_sketch_tools.evaluation.spec import TEMPLATES, Weights, parse_spec
 from imagenet_sketch_tools.evaluation.threads import prefer_short_spin
+from imagenet_sketch_tools.report.page import write_report
 
 
 def add_to(commands) -> None:
@@ -156,4 +158,15 @@ def run(args: argparse.Namespace) -> int:
         print(result.summary())
     print(run_summary(results))
     print(f"results.csv and leaderboard.md in {args.output}")
+    print(report_of(args.output, source, args.cache_dir))
     return 0
+
+
+def report_of(output: str, source: object, cache_dir: str | None) -> str:
+    """report.html of everything in the output folder, its thumbnails read from the rows just evaluated; what
+    it wrote, or why not (the scores are written already: a report that fails does not undo them)."""
+    try:
+        rows = open_source(source, cache_dir=cache_dir)  # opened already by the run: its copy is prepared
+        return write_report(output, source=rows.images_by_path).summary()
+    except UserError as error:
+        return f"report.html not written: {error}"
