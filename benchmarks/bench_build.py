@@ -52,7 +52,52 @@ except Exception as error:
 print("RESULT", json.dumps(result))
 """
 
+# The machine's own limits, each alone: what a build of this archive cannot beat, so the table says which binds.
+READ_LIMIT = """
+import json, sys
+size = 0
+with open(sys.argv[1], "rb", buffering=0) as file:
+    while chunk := file.read(1 << 24):
+        size += len(chunk)
+print("RESULT", json.dumps({"bytes": size}))
+"""
+
+INFLATE_LIMIT = """
+import json, sys, zipfile, zlib
+import deflate
+size = 0
+with zipfile.ZipFile(sys.argv[1]) as archive, open(sys.argv[1], "rb") as file:
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        file.seek(info.header_offset + 26)
+        skip = int.from_bytes(file.read(2), "little") + int.from_bytes(file.read(2), "little")
+        file.seek(skip, 1)
+        data = file.read(info.compress_size)
+        out = deflate.deflate_decompress(data, info.file_size) if info.compress_type == 8 else data
+        size += len(out)  # libdeflate, one process, no CRC: the build's inflating alone
+print("RESULT", json.dumps({"bytes": size}))
+"""
+
+WRITE_LIMIT = """
+import json, os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as archive:
+    total = sum(info.file_size for info in archive.infolist())
+block, left = os.urandom(1 << 24), total
+path = os.path.join(sys.argv[2], "write-limit.bin")
+os.makedirs(sys.argv[2], exist_ok=True)
+with open(path, "wb") as file:
+    while left > 0:
+        left -= file.write(block[: min(left, len(block))])
+    file.flush()
+    os.fsync(file.fileno())  # on the disk, not only in the page cache: what the build's output costs in the end
+print("RESULT", json.dumps({"bytes": total}))
+"""
+
 METHODS = {
+    "read": "limit: read the archive once, sequentially (page cache warm)",
+    "inflate": "limit: inflate every member with libdeflate, one process (the build's inflating alone)",
+    "write": "limit: write the images' bytes to the cache's disk, fsync'd (the build's output alone)",
     "raw": "raw sequential zipfile read, one process (baseline)",
     "build1": "imagenet-sketch build --num-proc 1",
     "build2": "imagenet-sketch build --num-proc 2",
@@ -85,6 +130,10 @@ def command_for(method: str, archive: str, cache_dir: str) -> list[str]:
     entry = [cli] if cli else [python, "-m", "imagenet_sketch_tools.cli.main"]
     if method == "raw":
         return [python, "-c", RAW_READ, archive]
+    if method in ("read", "inflate"):
+        return [python, "-c", READ_LIMIT if method == "read" else INFLATE_LIMIT, archive]
+    if method == "write":
+        return [python, "-c", WRITE_LIMIT, archive, cache_dir]
     if method in ("build1", "build2"):
         return [*entry, "build", "--source", archive, "--num-proc", method[-1], "--cache-dir", cache_dir]
     if method == "export2":
@@ -270,6 +319,15 @@ def print_table(rows: list[dict], figures: dict) -> None:
     if {"build2", "export2"} <= by_method.keys():
         ratio = by_method["build2"]["median_seconds"] / by_method["export2"]["median_seconds"]
         print(f"target: export2 >= 0.5x build2 throughput: {ratio:.2f}x")
+    limits = {name: by_method[name]["median_seconds"] for name in ("read", "inflate", "write") if name in by_method}
+    if limits:
+        # two processes inflate on two cores: the inflate limit of build2 is half the one-process time
+        shares = {"read": limits.get("read"), "inflate (2 cores)": (limits.get("inflate") or 0) / 2 or None,
+                  "write": limits.get("write")}  # fmt: skip
+        known = {name: seconds for name, seconds in shares.items() if seconds}
+        binding = max(known, key=lambda name: known[name])
+        said = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in known.items())
+        print(f"machine limits for this archive: {said}; the one that binds a two-process build: {binding}")
     for method in ("build1", "build2"):
         if method in by_method:
             row = by_method[method]
