@@ -22,10 +22,11 @@ from imagenet_sketch_tools.common.errors import UserError
 from imagenet_sketch_tools.common.files import cache_folder, write_atomically
 
 
-def lock_of(output: str | os.PathLike) -> Path:
-    """The lock file that guards writing `output` (the same for every spelling of its path)."""
+def lock_of(output: str | os.PathLike, kind: str = "") -> Path:
+    """The lock file that guards writing `output` (the same for every spelling of its path); `kind` tells apart
+    two locks of one folder (eval's model folder and its results.csv)."""
     digest = hashlib.sha256(os.path.realpath(output).encode()).hexdigest()[:24]
-    return cache_folder() / "locks" / f"{digest}.lock"
+    return cache_folder() / "locks" / f"{kind + '-' if kind else ''}{digest}.lock"
 
 
 def owner_note(lock: str | os.PathLike) -> Path:
