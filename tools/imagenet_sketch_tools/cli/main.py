@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import NoReturn
 
-from imagenet_sketch_tools.common.errors import cause_of, user_message
+from imagenet_sketch_tools.common.errors import cause_of, ignore_unraisable, user_message
 
 PROG = "imagenet-sketch"
 COMMANDS = (
@@ -98,9 +98,7 @@ def interrupts_stop_this_process_only():
     def on_interrupt(signum, frame):
         if os.getpid() == this_process:
             raise KeyboardInterrupt
-        # A worker (datasets' pool): its pool is stopping it, and a generator it is closing may print "Exception
-        # ignored ... generator ignored GeneratorExit" as it goes; nothing it raises from now on is news.
-        sys.unraisablehook = _ignore_unraisable
+        ignore_unraisable()  # a worker of datasets' pool, which is stopping it
 
     try:
         previous = signal.signal(signal.SIGINT, on_interrupt), signal.signal(signal.SIGTERM, _on_terminate)
@@ -112,10 +110,6 @@ def interrupts_stop_this_process_only():
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
-
-
-def _ignore_unraisable(unraisable: object) -> None:
-    pass
 
 
 def _on_terminate(signum, frame) -> None:

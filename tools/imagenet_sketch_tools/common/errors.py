@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 
@@ -27,3 +28,14 @@ def user_message(error: BaseException) -> str | None:
     """The UserError behind `error`, as one line, or None."""
     cause = cause_of(error, UserError)
     return " ".join(str(cause).split()) if cause else None
+
+
+def ignore_unraisable() -> None:
+    """For a worker process being stopped: what its finalisers raise on the way out (a generator closed mid-way,
+    a SystemExit landing in `__del__`) is not news to the user, though Python would print each as "Exception
+    ignored ..." and break the command's one-line message."""
+    sys.unraisablehook = _drop
+
+
+def _drop(unraisable: object) -> None:
+    pass

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
+
+from imagenet_sketch_tools.common.errors import ignore_unraisable
 
 
 def start_worker() -> None:
@@ -19,11 +20,5 @@ def start_worker() -> None:
 
 
 def _leave_quietly(signum, frame) -> None:
-    # the SystemExit may land inside a finaliser (Dataset.__del__), where Python prints it as "Exception
-    # ignored": the worker is on its way out, so nothing it raises from now on is news to the user
-    sys.unraisablehook = _ignore
+    ignore_unraisable()  # the SystemExit may land inside a finaliser (Dataset.__del__)
     raise SystemExit(1)
-
-
-def _ignore(unraisable: object) -> None:
-    pass
