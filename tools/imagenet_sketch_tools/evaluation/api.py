@@ -169,17 +169,20 @@ def evaluate_models(
         Job(model, weights, rows, meta, selected, settings, folder_for(model, weights, settings)) for model in chosen
     ]
     results: list[Result | None] = [None] * len(jobs)
-    pending, number = list(range(len(jobs))), 0
-    # models already finished need no engine: a cluster is not even started when every one of them is
-    needed = any(finished_run(job) is None for job in jobs)
-    with engine.session() if needed else nullcontext():
-        while pending:  # a model given twice (one folder) runs once, and is then read back
-            for index in pending:
-                with writing(jobs[index]):  # one eval at a time in a folder: another waits, then reads it back
-                    reread_result = results[index] = reusable(jobs[index], selection)
-                if reread_result is not None:
-                    record(settings, reread_result, known)
-            pending = [index for index in pending if results[index] is None]
+
+    def read_back(indices: list[int]) -> list[int]:
+        """Read the finished models among `indices` back into `results`; the indices still to run."""
+        for index in indices:
+            with writing(jobs[index]):  # one eval at a time in a folder: another waits, then reads it back
+                reread_result = results[index] = reusable(jobs[index], selection)
+            if reread_result is not None:
+                record(settings, reread_result, known)
+        return [index for index in indices if results[index] is None]
+
+    # finished models are read back first: no engine (not even a cluster) is started when every one is
+    pending, number = read_back(list(range(len(jobs)))), 0
+    with engine.session() if pending else nullcontext():
+        while pending:
             to_run = pending if settings.output is None else first_per_folder(jobs, pending)
             for group in groups_of([jobs[i].model for i in to_run], weights, settings.load_options):
                 indices = [to_run[k] for k in group]
@@ -189,7 +192,8 @@ def evaluate_models(
                     results[index] = replace(result, group=number)
                     record(settings, result, known)
                 number += 1
-            pending = [index for index in pending if results[index] is None]
+            # a model given twice (one folder) ran once: its second is read back now
+            pending = read_back([index for index in pending if results[index] is None])
     finished = [result for result in results if result is not None]
     if known is not None and settings.reference is not None:
         for result in finished:
@@ -278,15 +282,6 @@ def job_name(job: Job) -> str:
 def wanted_identity(job: Job) -> dict:
     """What a finished run.json must have been made under to be read back."""
     return {**job.identity(), "skip_unreadable": job.settings.skip_unreadable}
-
-
-def finished_run(job: Job) -> readback.Finished | None:
-    """The job's finished run, checked (`readback`), when its folder holds one made under the same identity (not
-    with `force`, not without an output folder); None when it must run, damaged runs included."""
-    try:
-        return checked_run(job)
-    except readback.Damaged:
-        return None
 
 
 def checked_run(job: Job) -> readback.Finished | None:
